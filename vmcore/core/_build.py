@@ -1,0 +1,43 @@
+"""cffi build script (API, out-of-line mode) for the extension ``vmcore._core``.
+
+The declarations come from ``vmcore_core.h`` itself (the part between the
+``cdef-begin`` and ``cdef-end`` markers), so the C layout is written down once.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from cffi import FFI
+
+HERE = Path(__file__).resolve().parent
+SOURCES = ["pt.c", "fence.c", "wfg.c", "ring.c", "pool.c"]
+
+
+def _cdef_text() -> str:
+    text = (HERE / "vmcore_core.h").read_text(encoding="utf-8")
+    begin = text.index("/* cdef-begin */") + len("/* cdef-begin */")
+    end = text.index("/* cdef-end */")
+    return text[begin:end]
+
+
+def _compile_args() -> list[str]:
+    args = ["-std=c11", "-Wall", "-Wextra", "-Werror", "-O2"]
+    extra = os.environ.get("VMCORE_CFLAGS", "")
+    return args + extra.split()
+
+
+ffibuilder = FFI()
+ffibuilder.cdef(_cdef_text())
+ffibuilder.set_source(
+    "vmcore._core",
+    '#include "vmcore_core.h"',
+    sources=[os.path.relpath(HERE / s) for s in SOURCES],
+    include_dirs=[os.path.relpath(HERE)],
+    extra_compile_args=_compile_args(),
+    extra_link_args=os.environ.get("VMCORE_LDFLAGS", "").split(),
+)
+
+if __name__ == "__main__":
+    ffibuilder.compile(verbose=True)

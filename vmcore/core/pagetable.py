@@ -1,0 +1,375 @@
+"""gfx9 GPU page tables of one VM, kept in the C core (``pt.c``).
+
+No Python object exists per PTE: ranges are mapped, invalidated and scanned in one call,
+and bulk reads come back as an ``array('Q')``.
+"""
+
+from __future__ import annotations
+
+import enum
+from array import array
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Final
+
+from vmcore._core import ffi, lib
+from vmcore.core._status import check, fail, uint
+from vmcore.errors import StateError
+
+PAGE_SIZE: Final[int] = lib.VMC_PAGE_SIZE
+PAGE_SHIFT: Final[int] = lib.VMC_PAGE_SHIFT
+ENTRIES_PER_PT: Final[int] = lib.VMC_ENTRIES_PER_PT
+VA_LIMIT: Final[int] = 1 << lib.VMC_VA_BITS
+PTE_ADDR_MASK: Final[int] = lib.VMC_PTE_ADDR_MASK
+PDE_ADDR_MASK: Final[int] = lib.VMC_PDE_ADDR_MASK
+READ_LIMIT: Final[int] = 1 << 24
+"""Most PTEs one :meth:`PageTable.read_ptes` call copies out (128 MiB of PTEs)."""
+
+
+class Level(enum.IntEnum):
+    """Page-table levels, root first (``enum amdgpu_vm_level``)."""
+
+    PDB2 = lib.VMC_LEVEL_PDB2
+    PDB1 = lib.VMC_LEVEL_PDB1
+    PDB0 = lib.VMC_LEVEL_PDB0
+    PTB = lib.VMC_LEVEL_PTB
+
+
+class Pte(enum.IntFlag):
+    """PTE/PDE bits as amdgpu encodes them for gfx9 (``AMDGPU_PTE_*`` in amdgpu_vm.h)."""
+
+    VALID = lib.VMC_PTE_VALID
+    SYSTEM = lib.VMC_PTE_SYSTEM
+    SNOOPED = lib.VMC_PTE_SNOOPED
+    TMZ = lib.VMC_PTE_TMZ
+    EXECUTABLE = lib.VMC_PTE_EXECUTABLE
+    READABLE = lib.VMC_PTE_READABLE
+    WRITEABLE = lib.VMC_PTE_WRITEABLE
+    PRT = lib.VMC_PTE_PRT
+    PDE_PTE = lib.VMC_PDE_PTE
+    LOG = lib.VMC_PTE_LOG
+    TF = lib.VMC_PTE_TF
+
+
+RW: Final = Pte.READABLE | Pte.WRITEABLE
+PERMS: Final = Pte.READABLE | Pte.WRITEABLE | Pte.EXECUTABLE
+
+
+class Invalidate(enum.IntEnum):
+    """What an invalidated PTE becomes."""
+
+    INVALID = lib.VMC_INV_INVALID
+    """Not valid: the next access takes a retry fault (or a no-retry fault)."""
+    SILENT_RETRY = lib.VMC_INV_SILENT_RETRY
+    """Valid, system, no permissions: the hardware retries without raising a fault."""
+    NORETRY = lib.VMC_INV_NORETRY
+    """``AMDGPU_VM_NORETRY_FLAGS``: the next access takes a no-retry fault."""
+
+
+class WalkReason(enum.IntEnum):
+    """Why a page-table walk stopped."""
+
+    OK = lib.VMC_WALK_OK
+    NO_TABLE = lib.VMC_WALK_NO_TABLE
+    INVALID = lib.VMC_WALK_INVALID
+    SILENT_RETRY = lib.VMC_WALK_SILENT_RETRY
+    NORETRY = lib.VMC_WALK_NORETRY
+    PERMISSION = lib.VMC_WALK_PERMISSION
+
+
+@dataclass(frozen=True, slots=True)
+class Walk:
+    """Result of translating one address: where the walk stopped, why, and what it read."""
+
+    level: Level
+    reason: WalkReason
+    pte: int
+    phys: int
+
+    @property
+    def ok(self) -> bool:
+        return self.reason is WalkReason.OK
+
+
+@dataclass(frozen=True, slots=True)
+class PtInfo:
+    """One page-table BO: its level, the VA it covers, where it lives, what it holds."""
+
+    level: Level
+    va_base: int
+    va_span: int
+    addr: int
+    nchildren: int
+    nvalid: int
+
+
+@dataclass(frozen=True, slots=True)
+class PtCounters:
+    valid_ptes: int
+    resident_pts: int
+    bytes_used: int
+
+
+def _walk(w: Any) -> Walk:
+    return Walk(Level(w.level), WalkReason(w.reason), int(w.pte), int(w.phys))
+
+
+class PageTable:
+    """The page tables of one VM: a root PD (PDB2) and the PD/PT BOs below it.
+
+    ``root_addr`` is where the root PD lives; ``max_pts`` bounds the number of page-table
+    BOs (root included).  Page-table BOs are allocated explicitly (:meth:`alloc`, or
+    :meth:`ensure` for a whole range), as ``amdgpu_vm_pt_alloc`` does, so a caller can
+    decide where each one lives and what its allocation waits for.
+    """
+
+    __slots__ = ("_bump", "_vm", "_walk")
+
+    def __init__(self, root_addr: int = 0, max_pts: int = 1 << 16) -> None:
+        op = "PageTable"
+        uint(op, "root_addr", root_addr)
+        uint(op, "max_pts", max_pts, 32)
+        out = ffi.new("vmc_vm **")
+        check(lib.vmc_vm_create(root_addr, max_pts, out), op, root_addr=root_addr, max_pts=max_pts)
+        self._vm: Any = out[0]
+        self._walk: Any = ffi.new("vmc_walk *")
+        self._bump = root_addr + PAGE_SIZE
+
+    # life cycle -------------------------------------------------------------------
+    def close(self) -> None:
+        """Destroy the VM's page tables; later calls raise :class:`StateError`."""
+        if self._vm is not None:
+            lib.vmc_vm_destroy(self._vm)
+            self._vm = None
+
+    def __enter__(self) -> PageTable:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        self.close()
+
+    def _h(self, op: str) -> Any:
+        if self._vm is None:
+            raise StateError(f"PageTable.{op}: the page table was closed", lib.VMC_E_STATE)
+        return self._vm
+
+    # page-table BOs ---------------------------------------------------------------
+    @property
+    def root(self) -> int:
+        """Handle of the root PD."""
+        out = ffi.new("uint64_t *")
+        check(lib.vmc_vm_root(self._h("root"), out), "PageTable.root")
+        return int(out[0])
+
+    def missing(self, va: int, npages: int) -> list[tuple[Level, int]]:
+        """The (level, first VA) of each PD/PT BO missing to cover the range, top-down."""
+        op = "PageTable.missing"
+        uint(op, "va", va)
+        uint(op, "npages", npages)
+        n = ffi.new("size_t *")
+        vm = self._h("missing")
+        check(lib.vmc_vm_missing(vm, va, npages, ffi.NULL, ffi.NULL, 0, n), op, va=va, npages=npages)
+        count = int(n[0])
+        if count == 0:
+            return []
+        levels = ffi.new("int[]", count)
+        vas = ffi.new("uint64_t[]", count)
+        check(lib.vmc_vm_missing(vm, va, npages, levels, vas, count, n), op, va=va, npages=npages)
+        return [(Level(levels[i]), int(vas[i])) for i in range(count)]
+
+    def alloc(self, level: int, va: int, addr: int) -> int:
+        """Allocate the PD/PT BO of ``level`` covering ``va``, living at ``addr``."""
+        op = "PageTable.alloc"
+        uint(op, "va", va)
+        uint(op, "addr", addr)
+        if isinstance(level, bool) or not isinstance(level, int):
+            raise fail(lib.VMC_E_INVAL, op, "level must be a Level", level=level)
+        out = ffi.new("uint64_t *")
+        st = lib.vmc_pt_alloc(self._h("alloc"), int(level), va, addr, out)
+        if st == lib.VMC_E_INVAL:
+            raise fail(st, op, f"level={level} is not one of PDB1, PDB0, PTB", level=level)
+        check(st, op, level=level, va=va, addr=addr)
+        return int(out[0])
+
+    def ensure(self, va: int, npages: int, place: Callable[[Level, int], int] | None = None) -> list[int]:
+        """Allocate every PD/PT BO missing for the range; return their handles.
+
+        ``place(level, va)`` gives the address of each new BO; by default they are laid
+        out one page apart after the root PD.
+        """
+        made = []
+        for level, base in self.missing(va, npages):
+            if place is None:
+                addr = self._bump
+                self._bump += PAGE_SIZE
+            else:
+                addr = place(level, base)
+            made.append(self.alloc(level, base, addr))
+        return made
+
+    def lookup(self, level: int, va: int) -> int | None:
+        """Handle of the PD/PT BO of ``level`` covering ``va``, or ``None``."""
+        op = "PageTable.lookup"
+        uint(op, "va", va)
+        out = ffi.new("uint64_t *")
+        st = lib.vmc_pt_lookup(self._h("lookup"), int(level), va, out)
+        if st == lib.VMC_E_MISSING:
+            return None
+        check(st, op, level=level, va=va)
+        return int(out[0])
+
+    def info(self, pt: int) -> PtInfo:
+        op = "PageTable.info"
+        uint(op, "pt", pt)
+        out = ffi.new("vmc_pt_info *")
+        check(lib.vmc_pt_info_get(self._h("info"), pt, out), op, pt=pt)
+        return PtInfo(
+            Level(out.level),
+            int(out.va_base),
+            int(out.va_span),
+            int(out.addr),
+            int(out.nchildren),
+            int(out.nvalid),
+        )
+
+    def move(self, pt: int, new_addr: int) -> None:
+        """Move a PD/PT BO (the root PD too); its parent PDE follows."""
+        op = "PageTable.move"
+        uint(op, "pt", pt)
+        uint(op, "new_addr", new_addr)
+        check(lib.vmc_pt_move(self._h("move"), pt, new_addr), op, pt=pt, new_addr=new_addr)
+
+    def free(self, pt: int) -> None:
+        """Free a PD/PT BO without children (never the root PD); its PTEs are lost."""
+        op = "PageTable.free"
+        uint(op, "pt", pt)
+        st = lib.vmc_pt_free(self._h("free"), pt)
+        if st == lib.VMC_E_BUSY:
+            raise fail(st, op, "the root PD, or a directory that still has children", pt=pt)
+        check(st, op, pt=pt)
+
+    def pts_in_range(self, va: int, npages: int) -> list[int]:
+        """PD/PT BOs (not the root) intersecting the range, children before parents."""
+        op = "PageTable.pts_in_range"
+        uint(op, "va", va)
+        uint(op, "npages", npages)
+        vm = self._h("pts_in_range")
+        n = ffi.new("size_t *")
+        check(lib.vmc_vm_pts_in_range(vm, va, npages, ffi.NULL, 0, n), op, va=va, npages=npages)
+        count = int(n[0])
+        if not count:
+            return []
+        out = ffi.new("uint64_t[]", count)
+        check(lib.vmc_vm_pts_in_range(vm, va, npages, out, count, n), op, va=va, npages=npages)
+        return [int(out[i]) for i in range(count)]
+
+    # PTEs -------------------------------------------------------------------------
+    def map(self, va: int, npages: int, phys: int, flags: int = RW) -> None:
+        """Write ``npages`` valid PTEs pointing at ``phys`` onwards, with ``flags``."""
+        op = "PageTable.map"
+        uint(op, "va", va)
+        uint(op, "npages", npages)
+        uint(op, "phys", phys)
+        uint(op, "flags", int(flags))
+        st = lib.vmc_vm_map(self._h("map"), va, npages, int(flags), phys)
+        if st == lib.VMC_E_INVAL:
+            raise fail(st, op, f"flags={int(flags):#x} holds bits a mapping may not set", flags=flags)
+        check(st, op, va=va, npages=npages, phys=phys)
+
+    def unmap(self, va: int, npages: int) -> None:
+        """Clear the PTEs of the range (missing page tables are skipped)."""
+        op = "PageTable.unmap"
+        uint(op, "va", va)
+        uint(op, "npages", npages)
+        check(lib.vmc_vm_unmap(self._h("unmap"), va, npages), op, va=va, npages=npages)
+
+    def invalidate(self, va: int, npages: int, mode: Invalidate = Invalidate.INVALID) -> None:
+        """Invalidate the PTEs of the range into ``mode``."""
+        op = "PageTable.invalidate"
+        uint(op, "va", va)
+        uint(op, "npages", npages)
+        st = lib.vmc_vm_invalidate(self._h("invalidate"), va, npages, int(mode))
+        if st == lib.VMC_E_INVAL:
+            raise fail(st, op, f"mode={mode!r} is not an Invalidate mode", mode=mode)
+        check(st, op, va=va, npages=npages)
+
+    def protect(self, va: int, npages: int, perms: int) -> None:
+        """Set the R/W/X bits of the valid PTEs in the range to ``perms``."""
+        op = "PageTable.protect"
+        uint(op, "va", va)
+        uint(op, "npages", npages)
+        uint(op, "perms", int(perms))
+        st = lib.vmc_vm_protect(self._h("protect"), va, npages, int(perms))
+        if st == lib.VMC_E_INVAL:
+            raise fail(st, op, f"perms={int(perms):#x} holds bits other than R/W/X", perms=perms)
+        check(st, op, va=va, npages=npages)
+
+    def walk(self, va: int, perms: int = 0) -> Walk:
+        """Translate ``va`` as the GPU would, asking for ``perms``."""
+        op = "PageTable.walk"
+        uint(op, "va", va)
+        uint(op, "perms", int(perms))
+        check(lib.vmc_vm_walk(self._h("walk"), va, int(perms), self._walk), op, va=va, perms=perms)
+        return _walk(self._walk)
+
+    def scan(self, va: int, npages: int, perms: int = 0) -> tuple[int, Walk]:
+        """Walk pages in order: (index of the first that does not translate, its walk).
+
+        The index is ``npages`` when every page translates.
+        """
+        op = "PageTable.scan"
+        uint(op, "va", va)
+        uint(op, "npages", npages)
+        uint(op, "perms", int(perms))
+        idx = ffi.new("uint64_t *")
+        check(
+            lib.vmc_vm_scan(self._h("scan"), va, npages, int(perms), idx, self._walk),
+            op,
+            va=va,
+            npages=npages,
+            perms=perms,
+        )
+        return int(idx[0]), _walk(self._walk)
+
+    def read_ptes(self, va: int, npages: int) -> array[int]:
+        """The raw PTEs of the range (0 where no page table exists)."""
+        op = "PageTable.read_ptes"
+        uint(op, "va", va)
+        uint(op, "npages", npages)
+        if npages > READ_LIMIT:
+            raise fail(
+                lib.VMC_E_LIMIT,
+                op,
+                f"npages={npages} exceeds the {READ_LIMIT}-page read limit",
+                va=va,
+                npages=npages,
+            )
+        out = array("Q", bytes(8 * npages))
+        buf = ffi.from_buffer("uint64_t[]", out)
+        check(lib.vmc_vm_read_ptes(self._h("read_ptes"), va, npages, buf), op, va=va, npages=npages)
+        return out
+
+    def find_phys(self, lo: int, hi: int, system: bool) -> tuple[int, int]:
+        """(count, lowest VA) of mapped PTEs whose address is in [lo, hi) of that domain."""
+        op = "PageTable.find_phys"
+        uint(op, "lo", lo)
+        uint(op, "hi", hi)
+        count = ffi.new("uint64_t *")
+        first = ffi.new("uint64_t *")
+        check(
+            lib.vmc_vm_find_phys(self._h("find_phys"), lo, hi, int(bool(system)), count, first),
+            op,
+            lo=lo,
+            hi=hi,
+        )
+        return int(count[0]), int(first[0])
+
+    @property
+    def counters(self) -> PtCounters:
+        """Valid PTEs, resident page-table BOs and the bytes they use."""
+        a = ffi.new("uint64_t[3]")
+        check(lib.vmc_vm_counters(self._h("counters"), a, a + 1, a + 2), "PageTable.counters")
+        return PtCounters(int(a[0]), int(a[1]), int(a[2]))

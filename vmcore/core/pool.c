@@ -1,0 +1,241 @@
+/*
+ * pool.c - a buddy allocator for one memory domain (VRAM or GTT), 4 KiB minimum block.
+ *
+ * The pool is carved into maximal aligned power-of-two blocks; each free block sits on
+ * the free list of its order.  An allocation takes the smallest free block of a large
+ * enough order and splits it, a free merges a block with its buddy while the buddy is
+ * free and of the same order (as drm_buddy does for amdgpu's VRAM manager).  Metadata
+ * lives in per-page arrays indexed by a block's first page, so nothing is allocated per
+ * block.  Pinned blocks cannot be freed until unpinned: that is how a pinned root PD
+ * costs contiguous VRAM.
+ *
+ * Invariants: the free and allocated blocks tile the pool exactly; a free block's buddy
+ * is never a free block of the same order (it would have merged); free_bytes and
+ * pinned_bytes are the sums they name.
+ */
+#include "common.h"
+
+#define MAX_ORDER 26
+#define ST_NONE 0
+#define ST_FREE 1
+#define ST_USED 2
+
+struct vmc_pool {
+    uint64_t npages;
+    uint8_t *order;
+    uint8_t *state;
+    uint8_t *pinned;
+    uint32_t *next, *prev; /* free-list links: page index + 1, 0 = end */
+    uint32_t *gen;
+    uint32_t head[MAX_ORDER + 1];
+    uint64_t free_pages, pinned_pages;
+};
+
+static void list_push(vmc_pool *p, uint32_t pg, unsigned k)
+{
+    p->state[pg] = ST_FREE;
+    p->order[pg] = (uint8_t)k;
+    p->prev[pg] = 0;
+    p->next[pg] = p->head[k];
+    if (p->head[k])
+        p->prev[p->head[k] - 1] = pg + 1;
+    p->head[k] = pg + 1;
+}
+
+static void list_del(vmc_pool *p, uint32_t pg)
+{
+    unsigned k = p->order[pg];
+    if (p->prev[pg])
+        p->next[p->prev[pg] - 1] = p->next[pg];
+    else
+        p->head[k] = p->next[pg];
+    if (p->next[pg])
+        p->prev[p->next[pg] - 1] = p->prev[pg];
+    p->state[pg] = ST_NONE;
+}
+
+vmc_status vmc_pool_create(uint64_t size, vmc_pool **out)
+{
+    if (!out)
+        return VMC_E_INVAL;
+    *out = NULL;
+    if (size == 0 || size % VMC_POOL_MIN_BLOCK)
+        return VMC_E_ALIGN;
+    uint64_t npages = size / VMC_POOL_MIN_BLOCK;
+    if (npages > VMC_POOL_MAX_BLOCKS)
+        return VMC_E_LIMIT;
+    vmc_pool *p = calloc(1, sizeof(*p));
+    if (!p)
+        return VMC_E_NOMEM;
+    p->npages = npages;
+    p->order = calloc(npages, 1);
+    p->state = calloc(npages, 1);
+    p->pinned = calloc(npages, 1);
+    p->next = calloc(npages, sizeof(uint32_t));
+    p->prev = calloc(npages, sizeof(uint32_t));
+    p->gen = calloc(npages, sizeof(uint32_t));
+    if (!p->order || !p->state || !p->pinned || !p->next || !p->prev || !p->gen) {
+        vmc_pool_destroy(p);
+        return VMC_E_NOMEM;
+    }
+    /* carve into maximal aligned blocks, high addresses pushed first so that the
+     * lowest block of an order is at the head of its list */
+    uint64_t starts[64];
+    unsigned orders[64];
+    unsigned nb = 0;
+    for (uint64_t pg = 0; pg < npages;) {
+        unsigned k = MAX_ORDER;
+        while (k > 0 && ((pg & (((uint64_t)1 << k) - 1)) || pg + ((uint64_t)1 << k) > npages))
+            k--;
+        starts[nb] = pg;
+        orders[nb] = k;
+        nb++;
+        pg += (uint64_t)1 << k;
+    }
+    while (nb--)
+        list_push(p, (uint32_t)starts[nb], orders[nb]);
+    p->free_pages = npages;
+    *out = p;
+    return VMC_OK;
+}
+
+vmc_status vmc_pool_destroy(vmc_pool *p)
+{
+    if (!p)
+        return VMC_E_INVAL;
+    free(p->order);
+    free(p->state);
+    free(p->pinned);
+    free(p->next);
+    free(p->prev);
+    free(p->gen);
+    free(p);
+    return VMC_OK;
+}
+
+vmc_status vmc_pool_alloc(vmc_pool *p, uint64_t size, uint64_t *out)
+{
+    if (!p || !out || size == 0)
+        return VMC_E_INVAL;
+    if (size > p->npages * VMC_POOL_MIN_BLOCK)
+        return VMC_E_NOSPACE;
+    uint64_t pages = (size + VMC_POOL_MIN_BLOCK - 1) / VMC_POOL_MIN_BLOCK;
+    unsigned order = 0;
+    while (((uint64_t)1 << order) < pages)
+        order++;
+    if (order > MAX_ORDER)
+        return VMC_E_NOSPACE;
+    unsigned k = order;
+    while (k <= MAX_ORDER && !p->head[k])
+        k++;
+    if (k > MAX_ORDER)
+        return VMC_E_NOSPACE;
+    uint32_t pg = p->head[k] - 1;
+    list_del(p, pg);
+    while (k > order) {
+        k--;
+        list_push(p, pg + (1u << k), k);
+    }
+    p->state[pg] = ST_USED;
+    p->order[pg] = (uint8_t)order;
+    p->pinned[pg] = 0;
+    p->free_pages -= (uint64_t)1 << order;
+    *out = vmc_handle_make(pg, p->gen[pg]);
+    return VMC_OK;
+}
+
+static int block_get(const vmc_pool *p, uint64_t h, uint32_t *pg)
+{
+    if (!p || h == 0)
+        return 0;
+    uint32_t i = vmc_handle_index(h);
+    if (i >= p->npages || p->state[i] != ST_USED || p->gen[i] != vmc_handle_gen(h))
+        return 0;
+    *pg = i;
+    return 1;
+}
+
+vmc_status vmc_pool_free(vmc_pool *p, uint64_t h)
+{
+    uint32_t pg = 0;
+    if (!block_get(p, h, &pg))
+        return p ? VMC_E_HANDLE : VMC_E_INVAL;
+    if (p->pinned[pg])
+        return VMC_E_BUSY;
+    unsigned k = p->order[pg];
+    p->gen[pg]++;
+    p->state[pg] = ST_NONE;
+    p->free_pages += (uint64_t)1 << k;
+    while (k < MAX_ORDER) {
+        uint32_t buddy = pg ^ (1u << k);
+        if ((uint64_t)buddy + ((uint64_t)1 << k) > p->npages)
+            break;
+        if (p->state[buddy] != ST_FREE || p->order[buddy] != k)
+            break;
+        list_del(p, buddy);
+        if (buddy < pg)
+            pg = buddy;
+        k++;
+    }
+    list_push(p, pg, k);
+    return VMC_OK;
+}
+
+vmc_status vmc_pool_pin(vmc_pool *p, uint64_t h)
+{
+    uint32_t pg = 0;
+    if (!block_get(p, h, &pg))
+        return p ? VMC_E_HANDLE : VMC_E_INVAL;
+    if (p->pinned[pg])
+        return VMC_E_STATE;
+    p->pinned[pg] = 1;
+    p->pinned_pages += (uint64_t)1 << p->order[pg];
+    return VMC_OK;
+}
+
+vmc_status vmc_pool_unpin(vmc_pool *p, uint64_t h)
+{
+    uint32_t pg = 0;
+    if (!block_get(p, h, &pg))
+        return p ? VMC_E_HANDLE : VMC_E_INVAL;
+    if (!p->pinned[pg])
+        return VMC_E_STATE;
+    p->pinned[pg] = 0;
+    p->pinned_pages -= (uint64_t)1 << p->order[pg];
+    return VMC_OK;
+}
+
+vmc_status vmc_pool_block(const vmc_pool *p, uint64_t h, vmc_block_info *out)
+{
+    uint32_t pg = 0;
+    if (!out)
+        return VMC_E_INVAL;
+    if (!block_get(p, h, &pg))
+        return p ? VMC_E_HANDLE : VMC_E_INVAL;
+    out->offset = (uint64_t)pg * VMC_POOL_MIN_BLOCK;
+    out->size = ((uint64_t)1 << p->order[pg]) * VMC_POOL_MIN_BLOCK;
+    out->pinned = p->pinned[pg];
+    return VMC_OK;
+}
+
+vmc_status vmc_pool_stats(const vmc_pool *p, uint64_t *size, uint64_t *free_bytes,
+                          uint64_t *largest_free, uint64_t *pinned_bytes,
+                          uint32_t *fragmentation_ppm)
+{
+    if (!p || !size || !free_bytes || !largest_free || !pinned_bytes || !fragmentation_ppm)
+        return VMC_E_INVAL;
+    uint64_t largest = 0;
+    for (int k = MAX_ORDER; k >= 0; k--) {
+        if (p->head[k]) {
+            largest = (uint64_t)1 << k;
+            break;
+        }
+    }
+    *size = p->npages * VMC_POOL_MIN_BLOCK;
+    *free_bytes = p->free_pages * VMC_POOL_MIN_BLOCK;
+    *largest_free = largest * VMC_POOL_MIN_BLOCK;
+    *pinned_bytes = p->pinned_pages * VMC_POOL_MIN_BLOCK;
+    *fragmentation_ppm =
+        p->free_pages ? (uint32_t)(1000000u - (largest * 1000000u) / p->free_pages) : 0;
+    return VMC_OK;
+}

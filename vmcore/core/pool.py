@@ -1,0 +1,128 @@
+"""Buddy-allocated memory pools (VRAM, GTT) in the C core (``pool.c``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Final
+
+from vmcore._core import ffi, lib
+from vmcore.core._status import check, fail, uint
+from vmcore.errors import StateError
+
+MIN_BLOCK: Final[int] = lib.VMC_POOL_MIN_BLOCK
+MAX_BLOCKS: Final[int] = lib.VMC_POOL_MAX_BLOCKS
+
+
+@dataclass(frozen=True, slots=True)
+class BlockInfo:
+    offset: int
+    size: int
+    pinned: bool
+
+
+@dataclass(frozen=True, slots=True)
+class PoolStats:
+    size: int
+    free: int
+    largest_free: int
+    pinned: int
+    fragmentation: float
+    """1 - largest_free / free: 0 when all free memory is one block."""
+
+
+class Pool:
+    """One memory domain of ``size`` bytes (a multiple of 4 KiB) with a buddy allocator."""
+
+    __slots__ = ("_out", "_p", "name")
+
+    def __init__(self, size: int, name: str = "vram") -> None:
+        op = "Pool"
+        uint(op, "size", size)
+        out = ffi.new("vmc_pool **")
+        st = lib.vmc_pool_create(size, out)
+        if st == lib.VMC_E_LIMIT:
+            raise fail(st, op, f"size={size:#x} exceeds {MAX_BLOCKS * MIN_BLOCK:#x} bytes", size=size)
+        if st == lib.VMC_E_ALIGN:
+            raise fail(st, op, f"size={size:#x} must be a nonzero multiple of 4 KiB", size=size)
+        check(st, op, size=size)
+        self._p: Any = out[0]
+        self._out: Any = ffi.new("uint64_t *")
+        self.name = name
+
+    def close(self) -> None:
+        if self._p is not None:
+            lib.vmc_pool_destroy(self._p)
+            self._p = None
+
+    def __enter__(self) -> Pool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        self.close()
+
+    def _h(self, op: str) -> Any:
+        if self._p is None:
+            raise StateError(f"{op}: the pool was closed", lib.VMC_E_STATE)
+        return self._p
+
+    def alloc(self, size: int) -> int:
+        """One contiguous block of at least ``size`` bytes; returns its handle."""
+        op = f"Pool({self.name}).alloc"
+        uint(op, "size", size)
+        st = lib.vmc_pool_alloc(self._h(op), size, self._out)
+        if st == lib.VMC_E_NOSPACE:
+            s = self.stats
+            raise fail(
+                st,
+                op,
+                f"no free block of {size:#x} bytes (largest free {s.largest_free:#x}, {s.free:#x} free)",
+                size=size,
+            )
+        if st == lib.VMC_E_INVAL:
+            raise fail(st, op, "size must be at least 1 byte", size=size)
+        check(st, op, size=size)
+        return int(self._out[0])
+
+    def free(self, block: int) -> None:
+        op = f"Pool({self.name}).free"
+        uint(op, "block", block)
+        st = lib.vmc_pool_free(self._h(op), block)
+        if st == lib.VMC_E_BUSY:
+            raise fail(st, op, "the block is pinned; unpin it first", block=block)
+        if st == lib.VMC_E_HANDLE:
+            raise fail(st, op, "unknown block, or already freed", block=block)
+        check(st, op, block=block)
+
+    def pin(self, block: int) -> None:
+        op = f"Pool({self.name}).pin"
+        uint(op, "block", block)
+        st = lib.vmc_pool_pin(self._h(op), block)
+        if st == lib.VMC_E_STATE:
+            raise fail(st, op, "the block is already pinned", block=block)
+        check(st, op, block=block)
+
+    def unpin(self, block: int) -> None:
+        op = f"Pool({self.name}).unpin"
+        uint(op, "block", block)
+        st = lib.vmc_pool_unpin(self._h(op), block)
+        if st == lib.VMC_E_STATE:
+            raise fail(st, op, "the block is not pinned", block=block)
+        check(st, op, block=block)
+
+    def block(self, block: int) -> BlockInfo:
+        op = f"Pool({self.name}).block"
+        uint(op, "block", block)
+        out = ffi.new("vmc_block_info *")
+        check(lib.vmc_pool_block(self._h(op), block, out), op, block=block)
+        return BlockInfo(int(out.offset), int(out.size), bool(out.pinned))
+
+    @property
+    def stats(self) -> PoolStats:
+        op = f"Pool({self.name}).stats"
+        a = ffi.new("uint64_t[4]")
+        f = ffi.new("uint32_t *")
+        check(lib.vmc_pool_stats(self._h(op), a, a + 1, a + 2, a + 3, f), op)
+        return PoolStats(int(a[0]), int(a[1]), int(a[2]), int(a[3]), int(f[0]) / 1e6)

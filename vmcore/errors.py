@@ -1,0 +1,70 @@
+"""The exception hierarchy every vmcore layer raises.
+
+Each error is both a :class:`VmcoreError` and, where one fits, the matching builtin
+(``ValueError``, ``LookupError``, ``RuntimeError``, ``MemoryError``), so callers can
+catch either.  Errors from the C core carry the status code they came from.
+"""
+
+from __future__ import annotations
+
+
+class VmcoreError(Exception):
+    """Base of every error vmcore raises on purpose."""
+
+
+class CoreError(VmcoreError):
+    """The C core refused a call; ``status`` is its VMC_E_* code."""
+
+    status: int = 0
+
+    def __init__(self, message: str, status: int = 0) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class InvalidArgument(CoreError, ValueError):
+    """An argument has a value the call cannot take."""
+
+
+class OutOfRange(InvalidArgument):
+    """An address or count lies outside what the object covers."""
+
+
+class Misaligned(InvalidArgument):
+    """An address or size is not aligned as required."""
+
+
+class LimitExceeded(InvalidArgument):
+    """A configured capacity limit would be exceeded."""
+
+
+class BadHandle(CoreError, LookupError):
+    """An unknown, freed or foreign handle."""
+
+
+class StateError(CoreError, RuntimeError):
+    """The object is in the wrong state for this call."""
+
+
+class LockError(StateError):
+    """A ring lock is not held by the caller, or is held by another owner."""
+
+
+class BusyError(StateError):
+    """The object is in use: pinned, has children, or already exists."""
+
+
+class MissingPageTable(StateError):
+    """A page-table BO the call needs is not allocated."""
+
+
+class NoSpace(CoreError):
+    """A memory pool or ring has no room for the request."""
+
+
+class RingCorrupt(CoreError):
+    """The ring holds a corrupt packet."""
+
+
+class HostOutOfMemory(CoreError, MemoryError):
+    """The host could not allocate memory for the core."""
