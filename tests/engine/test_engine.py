@@ -1,0 +1,175 @@
+"""Engine behaviour beyond the seed cases: determinism, budgets, policies and plugins."""
+
+from __future__ import annotations
+
+import inspect
+
+import pytest
+
+from tests.engine.scenarios import KiB, MiB, base, fault_path_eviction
+from vmcore import hookspecs
+from vmcore.decisions import FaultAction, FaultInfo
+from vmcore.engine import Scenario
+from vmcore.hookspecs import hookimpl
+from vmcore.plugins import PluginError, plugin_manager
+from vmcore.policies import Policy, PolicyError
+
+
+def test_same_inputs_give_the_same_event_log() -> None:
+    logs = []
+    for _ in range(2):
+        s = fault_path_eviction("no-wait")
+        s.svm("app", 0x8000_0000, 4 * MiB, "gpu0.vram")
+        s.job("c2", "comp0", "app", touches=(0x8000_0000, 4 * MiB))
+        s.run_until_idle()
+        r = s.run()
+        logs.append(r.format_log())
+    assert logs[0] == logs[1]
+    assert len(logs[0].splitlines()) > 10
+
+
+def test_event_budget_stops_a_runaway_scenario() -> None:
+    s = fault_path_eviction("no-wait")
+    s.max_events = 10
+    r = s.run()
+    assert not r.passed
+    assert any("event budget" in f for f in r.failures)
+
+
+def test_time_budget_stops_a_runaway_scenario() -> None:
+    s = base("long")
+    s.max_time = 1_000
+    s.process("app", ["gpu0"])
+    s.run_for(5_000)
+    r = s.run()
+    assert any("simulated-time budget" in f for f in r.failures)
+
+
+def test_unknown_policy_lists_known_names_and_suggests() -> None:
+    s = fault_path_eviction("evict-lr")
+    with pytest.raises(PolicyError) as e:
+        s.run()
+    msg = str(e.value)
+    assert "did you mean 'evict-lru'" in msg
+    assert "no-wait" in msg and "emergency-pool" in msg
+
+
+def test_unknown_policy_parameter_is_named() -> None:
+    s = fault_path_eviction("emergency-pool")
+    s.policy("alloc", "emergency-pool", sise=4096)
+    with pytest.raises(PolicyError, match="sise"):
+        s.run()
+
+
+def test_deadlock_not_expected_fails_the_scenario() -> None:
+    r = fault_path_eviction("evict-lru").run()
+    assert not r.passed
+    assert r.failures and r.failures[0].startswith("unexpected deadlock: fault handler gpu0")
+
+
+class Raising(Policy):
+    family = "fault"
+    name = "raising"
+
+    @hookimpl
+    def vmcore_fault_action(self, fault: FaultInfo) -> FaultAction:
+        raise RuntimeError("boom")
+
+
+class WrongType(Policy):
+    family = "fault"
+    name = "wrong-type"
+
+    @hookimpl
+    def vmcore_fault_action(self, fault: FaultInfo) -> object:
+        return 42
+
+
+class PolicyPlugin:
+    @hookimpl
+    def vmcore_policies(self) -> list[type[Policy]]:
+        return [Raising, WrongType]
+
+
+def _unmapped(policy: str) -> Scenario:
+    pm = plugin_manager(entry_points=False)
+    pm.register(PolicyPlugin(), name="test-plugin")
+    s = Scenario("unmapped", plugins=pm)
+    s.gpu("gpu0", vram=16 * MiB, engines=[("comp0", "compute", True, False)])
+    s.policy("fault", policy)
+    s.process("app", ["gpu0"])
+    s.job("c1", "comp0", "app", touches=(0x7000_0000, 4 * KiB))
+    s.run_until_idle()
+    return s
+
+
+def test_plugin_hook_that_raises_fails_the_scenario_naming_plugin_and_hook() -> None:
+    r = _unmapped("raising").run()
+    assert not r.passed
+    msg = r.failures[0]
+    assert "'raising'" in msg and "vmcore_fault_action" in msg and "RuntimeError: boom" in msg
+    assert "Traceback" in msg
+
+
+def test_plugin_hook_with_wrong_return_type_fails_the_scenario() -> None:
+    r = _unmapped("wrong-type").run()
+    assert not r.passed
+    assert "returned int 42, expected FaultAction" in r.failures[0]
+
+
+def test_policy_name_claimed_twice_is_an_error() -> None:
+    class Dup(Policy):
+        family = "fault"
+        name = "map-or-kill"
+
+    class DupPlugin:
+        @hookimpl
+        def vmcore_policies(self) -> list[type[Policy]]:
+            return [Dup]
+
+    pm = plugin_manager(entry_points=False)
+    pm.register(DupPlugin(), name="dup")
+    s = Scenario("dup", plugins=pm)
+    s.gpu("gpu0", vram=16 * MiB)
+    with pytest.raises(PluginError, match="claimed twice"):
+        s.run()
+
+
+def test_observer_sees_every_logged_event() -> None:
+    seen: list[str] = []
+
+    class Observer:
+        @hookimpl
+        def vmcore_event(self, time: int, actor: str, action: str, detail: str) -> None:
+            seen.append(action)
+
+    pm = plugin_manager(entry_points=False)
+    pm.register(Observer(), name="observer")
+    s = fault_path_eviction("no-wait")
+    s.pm = pm
+    r = s.run()
+    assert seen == [a for _, _, a, _ in r.log]
+
+
+def test_every_hookspec_is_documented() -> None:
+    for name, fn in inspect.getmembers(hookspecs, inspect.isfunction):
+        if name.startswith("vmcore_"):
+            assert fn.__doc__ and len(fn.__doc__.strip()) > 40, name
+
+
+def test_engine_job_on_gpu_without_vm_is_a_scenario_error() -> None:
+    s = Scenario("two gpus")
+    s.gpu("gpu0", vram=16 * MiB, engines=[("comp0", "compute", True, False)])
+    s.gpu("gpu1", vram=16 * MiB, engines=[("comp1", "compute", True, False)])
+    s.process("app", ["gpu0"])
+    s.job("c1", "comp1", "app", touches=(0x1000_0000, 4 * KiB))
+    r = s.run()
+    assert any("has no VM on gpu1" in f for f in r.failures)
+
+
+def test_bo_larger_than_its_pool_is_a_scenario_error() -> None:
+    s = base("big bo")
+    s.process("app", ["gpu0"])
+    s.bo("huge", "gpu0.vram", 32 * MiB, "app")
+    r = s.run()
+    assert any("larger than gpu0.vram" in f for f in r.failures)

@@ -1,0 +1,139 @@
+"""What a policy hook is asked and what it may answer.
+
+Requests are frozen snapshots: a policy decides from them and can change the run only
+through its answer, never by reaching into engine state.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+
+class AllocMode(enum.StrEnum):
+    """How an allocation the fault handler makes may get memory."""
+
+    WAIT = "wait"
+    """Evict victims in the evict family's order and wait for their fences (TTM without no_wait_gpu)."""
+    NO_WAIT = "no-wait"
+    """Evict only idle victims (``ttm_operation_ctx.no_wait_gpu``); fail if that is not enough."""
+    RESERVE = "reserve"
+    """Page tables only: take it from the emergency pool."""
+    FAIL = "fail"
+    """Never evict: the fault is retried later."""
+
+
+class RootPdMode(enum.StrEnum):
+    MOVABLE = "movable"
+    """Not pinned; evictable only when idle (upstream ``amdgpu_vm_evictable``)."""
+    PINNED = "pinned"
+    """Pinned for the VM's lifetime: costs contiguous VRAM."""
+    FENCED = "fenced"
+    """Kept resident by a kernel fence that signals only at VM teardown."""
+
+
+class UpdatePath(enum.StrEnum):
+    DIRECT = "direct"
+    """Written straight into the page queue by the submitting actor (``amdgpu_job_submit_direct``)."""
+    IMMEDIATE = "immediate"
+    """Through the VM's immediate scheduler entity (``vm->immediate``)."""
+    DELAYED = "delayed"
+    """Through the VM's delayed scheduler entity (``vm->delayed``)."""
+    CPU = "cpu"
+    """Written by the CPU after waiting for the page tables' kernel fences (``amdgpu_vm_cpu_funcs``)."""
+
+
+class FaultAction(enum.StrEnum):
+    KILL = "kill"
+    """Report a no-retry fault: the process is killed."""
+    SILENCE = "silence"
+    """Write a silent-retry PTE: the job stalls without faulting until the PTE changes."""
+    DUMMY = "dummy"
+    """Map the dummy page: the job completes, reading garbage."""
+
+
+class PtMove(enum.StrEnum):
+    MIGRATE = "migrate"
+    """Copy the page table through the page queue and update its parent PDE."""
+    REALLOCATE = "reallocate"
+    """Free it; its PTEs are lost and re-faulted."""
+
+
+@dataclass(frozen=True, slots=True)
+class AllocRequest:
+    """An allocation made by the fault handler."""
+
+    gpu: str
+    purpose: str
+    """"pt" (a page table) or "migration" (pages a granule migrates into)."""
+    size: int
+    process: str
+
+
+@dataclass(frozen=True, slots=True)
+class EvictCandidate:
+    """Something in VRAM that could be evicted."""
+
+    name: str
+    kind: str
+    """"bo", "pt" (a page table), "root_pd" or "range" (an SVM granule)."""
+    size: int
+    lru: int
+    """Simulated time of the last use."""
+    uses: int
+    created: int
+    busy: bool
+    """Whether it has unsignaled fences (any usage)."""
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateRequest:
+    """A page-table update about to be submitted."""
+
+    gpu: str
+    process: str
+    fault_path: bool
+    """True when the fault handler makes it (``immediate=true`` upstream)."""
+    kind: str
+    """"map", "invalidate" (MMU notifier) or "unmap"."""
+
+
+@dataclass(frozen=True, slots=True)
+class FaultInfo:
+    """A fault the handler cannot map (no-retry fault, unmapped address, permission)."""
+
+    gpu: str
+    process: str
+    address: int
+    write: bool
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class MigrationRequest:
+    """Where should a faulting granule's data be?"""
+
+    gpu: str
+    """The faulting GPU."""
+    process: str
+    address: int
+    granule_start: int
+    granule_size: int
+    location: str
+    """Where the data is now: "system" or "GPU.vram"."""
+    preferred: str | None
+    access: tuple[str, ...]
+    in_place: tuple[str, ...]
+    hives: tuple[tuple[str, str], ...]
+    """(gpu, hive) for every GPU of the process."""
+    retry_faults: bool
+
+
+@dataclass(frozen=True, slots=True)
+class MigrationDecision:
+    target: str
+    """"system" or "GPU.vram": where the data should end up."""
+    in_fault_handler: bool = True
+    """False: map where the data is now and let the migration worker move it later."""
+    silent_retry: bool = False
+    """The MMU notifier invalidates into silent-retry mode while the copy runs."""

@@ -1,0 +1,340 @@
+"""The objects of the simulated memory system: GPUs, engines, processes, VMs, BOs, ranges, jobs.
+
+State lives here; the mechanics that change it live in the other engine modules.
+Names follow amdgpu: a VM's page tables share the root PD's reservation object, a
+reservation holds (fence, usage) pairs, a job's finished fence is a user fence.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from vmcore.core import PageTable, Pool, Ring
+
+if TYPE_CHECKING:
+    from vmcore.engine.sim import Actor, Signal, SimFence
+
+PAGE = 4096
+GRANULE = 2 << 20
+
+
+class Usage(enum.IntEnum):
+    """``enum dma_resv_usage``: a query for one usage also returns every lower one."""
+
+    KERNEL = 0
+    WRITE = 1
+    READ = 2
+    BOOKKEEP = 3
+
+
+class Resv:
+    """A reservation object: the fences of a BO (or of all page tables of a VM)."""
+
+    __slots__ = ("entries", "name")
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.entries: list[tuple[SimFence, Usage]] = []
+
+    def add(self, fence: SimFence, usage: Usage) -> None:
+        self.prune()
+        self.entries.append((fence, usage))
+
+    def prune(self) -> None:
+        if any(f.signaled for f, _ in self.entries):
+            self.entries = [(f, u) for f, u in self.entries if not f.signaled]
+
+    def fences(self, upto: Usage) -> list[SimFence]:
+        """Unsignaled fences of usage ``upto`` or lower (``dma_resv_for_each_fence``)."""
+        return [f for f, u in self.entries if u <= upto and not f.signaled]
+
+    def idle(self, upto: Usage = Usage.BOOKKEEP) -> bool:
+        return not self.fences(upto)
+
+
+class EngineKind(enum.StrEnum):
+    GFX = "gfx"
+    COMPUTE = "compute"
+    MM = "mm"
+    SDMA = "sdma"
+
+
+@dataclass(eq=False)
+class Engine:
+    """A GPU engine; ``retry`` says whether it supports recoverable (retry) faults."""
+
+    name: str
+    kind: EngineKind
+    gpu: Gpu
+    retry: bool = False
+    locked: bool = False
+    queue: list[Job] = field(default_factory=list)
+    ring: Ring | None = None
+    """sdma engines: the kernel page queue carrying page-table updates and kernel copies."""
+    actor: Actor | None = None
+    signal: Signal | None = None
+    """Fired when a job is queued."""
+
+
+@dataclass(eq=False)
+class Gpu:
+    name: str
+    vram_size: int
+    gtt_size: int
+    index: int = 0
+    engines: dict[str, Engine] = field(default_factory=dict)
+    vram: Pool | None = None
+    gtt: Pool | None = None
+    hive: str = ""
+    pt_reserve: Pool | None = None
+    """The emergency pool for page tables, when the alloc policy keeps one."""
+    pt_reserve_base: int = 0
+
+    @property
+    def page_queue(self) -> Engine:
+        for e in self.engines.values():
+            if e.kind is EngineKind.SDMA:
+                return e
+        raise KeyError(self.name)
+
+
+@dataclass(eq=False)
+class Link:
+    a: str
+    b: str
+    kind: str
+    bandwidth: int
+    latency: int
+
+
+class Domain(enum.StrEnum):
+    VRAM = "vram"
+    GTT = "gtt"
+    SYSTEM = "system"
+
+
+@dataclass(eq=False)
+class Placement:
+    """Where some memory is: a domain, the GPU for VRAM, the blocks and the base address.
+
+    VRAM addresses are offsets in the GPU's VRAM; GTT and system memory share one
+    system address space (PTEs carry the SYSTEM bit for them).
+    """
+
+    domain: Domain
+    gpu: Gpu | None
+    blocks: list[tuple[int, int, int]] = field(default_factory=list)
+    """(pool handle, offset, size) for VRAM and GTT; system memory has one pseudo block."""
+    pool: Pool | None = None
+
+    @property
+    def size(self) -> int:
+        return sum(b[2] for b in self.blocks)
+
+    def where(self) -> str:
+        return f"{self.gpu.name}.vram" if self.domain is Domain.VRAM and self.gpu else str(self.domain)
+
+    def address_of(self, offset: int) -> int:
+        """Physical address of byte ``offset`` of this placement."""
+        for _, base, size in self.blocks:
+            if offset < size:
+                return base + offset
+            offset -= size
+        raise IndexError(offset)
+
+    def runs(self, offset: int, length: int) -> list[tuple[int, int]]:
+        """Physically contiguous (address, bytes) runs covering [offset, offset + length)."""
+        out = []
+        for _, base, size in self.blocks:
+            if length <= 0:
+                break
+            if offset >= size:
+                offset -= size
+                continue
+            n = min(size - offset, length)
+            out.append((base + offset, n))
+            length -= n
+            offset = 0
+        return out
+
+
+@dataclass(eq=False)
+class Bo:
+    """A buffer object: its placement, reservation object, LRU stamp and mappings."""
+
+    name: str
+    size: int
+    owner: Process | None
+    home: Domain
+    gpu: Gpu | None
+    pinned: bool = False
+    contiguous: bool = False
+    place: Placement | None = None
+    resv: Resv = field(default_factory=lambda: Resv("bo"))
+    lru: int = 0
+    uses: int = 0
+    created: int = 0
+    mappings: dict[Vm, int] = field(default_factory=dict)
+    """VM -> VA where the BO is mapped."""
+    pt_of: Vm | None = None
+    """Page-table BOs: the VM and the handle in its page table."""
+    pt_handle: int = 0
+    pt_level: int = 0
+    pt_va: int = 0
+
+
+@dataclass(eq=False)
+class Granule:
+    """One migration unit of an SVM range and where its data is."""
+
+    range: SvmRange
+    index: int
+    va: int
+    size: int
+    place: Placement
+    migrating: bool = False
+    lru: int = 0
+    uses: int = 0
+
+    @property
+    def npages(self) -> int:
+        return self.size // PAGE
+
+
+@dataclass(eq=False)
+class SvmRange:
+    """An HMM/SVM range of a process with KFD's attributes."""
+
+    process: Process
+    start: int
+    size: int
+    preferred: str | None = None
+    access: list[str] = field(default_factory=list)
+    in_place: list[str] = field(default_factory=list)
+    no_access: list[str] = field(default_factory=list)
+    granularity: int = GRANULE
+    readonly: bool = False
+    exec: bool = False
+    granules: list[Granule] = field(default_factory=list)
+
+    @property
+    def end(self) -> int:
+        return self.start + self.size
+
+    def granule_at(self, va: int) -> Granule:
+        for g in self.granules:
+            if g.va <= va < g.va + g.size:
+                return g
+        raise KeyError(hex(va))
+
+
+@dataclass(eq=False)
+class Vm:
+    """A process's VM on one GPU: page tables in the core, a root PD, two entities."""
+
+    process: Process
+    gpu: Gpu
+    pasid: int
+    pt: PageTable
+    resv: Resv
+    root: Bo
+    retry_faults: bool = True
+    prefill: bool = False
+    pt_bos: dict[int, Bo] = field(default_factory=dict)
+    """PT handle -> BO (root excluded)."""
+    immediate: Entity | None = None
+    delayed: Entity | None = None
+    watching: list[tuple[Job, int, int]] = field(default_factory=list)
+    """Jobs whose next accesses depend on PTEs of this VM: (job, lo, hi); a PTE update
+    overlapping [lo, hi) wakes the job so it walks again."""
+    alive: bool = True
+    root_fence: SimFence | None = None
+    """fence-root-pd: the kernel fence that keeps the root PD resident."""
+
+    def __hash__(self) -> int:
+        return id(self)
+
+
+@dataclass(eq=False)
+class Process:
+    name: str
+    pasid: int
+    gpus: list[Gpu]
+    retry_faults: bool = True
+    prefill: bool = False
+    vms: dict[str, Vm] = field(default_factory=dict)
+    ranges: list[SvmRange] = field(default_factory=list)
+    bos: list[Bo] = field(default_factory=list)
+    jobs: list[Job] = field(default_factory=list)
+    killed: bool = False
+    killed_at: int | None = None
+    kill_reason: str = ""
+    released: bool = False
+
+    def range_at(self, va: int) -> SvmRange | None:
+        for r in self.ranges:
+            if r.start <= va < r.end:
+                return r
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class Access:
+    """A run of pages a job accesses."""
+
+    va: int
+    size: int
+    write: bool
+    value: int = 1
+
+
+@dataclass(eq=False)
+class Job:
+    """A user command submission: its accesses, BOs, dependencies and finished fence."""
+
+    name: str
+    engine: Engine
+    process: Process
+    accesses: list[Access]
+    uses: list[tuple[Bo, bool]]
+    after: list[Job]
+    takes: int
+    fence: SimFence | None = None
+    actor: Actor | None = None
+    started: int | None = None
+    finished: int | None = None
+    error: str = ""
+    wake: Signal | None = None
+    node: int = 0
+    deps: list[SimFence] = field(default_factory=list)
+    """Fences the job waits for before it runs (``after`` jobs, implicit sync)."""
+
+    @property
+    def done(self) -> bool:
+        return self.finished is not None
+
+
+@dataclass(eq=False)
+class Entity:
+    """A drm_sched entity: a FIFO of kernel jobs feeding one ring's scheduler thread."""
+
+    name: str
+    ring_engine: Engine
+    queue: list[KernelJob] = field(default_factory=list)
+    last: SimFence | None = None
+    """Fence of the last job pushed: the next one is ordered after it (FIFO)."""
+
+
+@dataclass(eq=False)
+class KernelJob:
+    """Kernel work for the page queue: PT updates or a copy, with its dependencies."""
+
+    name: str
+    packets: list[tuple[str, tuple[int, ...]]]
+    """("ptepde", (pe, flags, addr, incr, count)) or ("copy", (src, dst, bytes))."""
+    deps: list[SimFence]
+    fence: SimFence
+    on_done: list[object] = field(default_factory=list)
+    node: int = 0

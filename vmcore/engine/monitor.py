@@ -1,0 +1,89 @@
+"""Checks and metrics that watch the whole run, and the event log.
+
+Findings are recorded when they happen (with simulated time), not reconstructed at the
+end: a user fence landing on a page-table reservation, the fault path waiting on a
+fence with user work in its ancestry (the lockdep-style *potential* deadlock), a
+corrupt ring, a valid PTE left pointing at freed memory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    check: str
+    time: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"[{self.time} ns] {self.check}: {self.message}"
+
+
+@dataclass(slots=True)
+class FaultRecord:
+    """One GPU fault after filtering: where, when, and how it ended."""
+
+    gpu: str
+    process: str
+    address: int
+    write: bool
+    retry: bool
+    posted: int
+    resolved: int | None = None
+    outcome: str = "pending"
+
+
+@dataclass
+class Monitor:
+    """Everything the checks saw, the metrics, and the event log."""
+
+    log: list[tuple[int, str, str, str]] = field(default_factory=list)
+    findings: dict[str, list[Finding]] = field(default_factory=dict)
+    faults: list[FaultRecord] = field(default_factory=list)
+    counters: dict[str, int] = field(
+        default_factory=lambda: {
+            "faults": 0,
+            "retries": 0,
+            "cpu_faults": 0,
+            "migrations": 0,
+            "evictions": 0,
+            "bytes_moved": 0,
+            "pt_allocations": 0,
+            "ring_occupancy_max": 0,
+            "ih_overflows": 0,
+        }
+    )
+    observer: Callable[[int, str, str, str], None] | None = None
+    keep_log: bool = True
+
+    def event(self, time: int, actor: str, action: str, detail: str = "") -> None:
+        if self.keep_log:
+            self.log.append((time, actor, action, detail))
+        if self.observer is not None:
+            self.observer(time, actor, action, detail)
+
+    def find(self, check: str, time: int, message: str) -> None:
+        self.findings.setdefault(check, []).append(Finding(check, time, message))
+        self.event(time, "monitor", check, message)
+
+    def count(self, name: str, n: int = 1) -> None:
+        self.counters[name] = self.counters.get(name, 0) + n
+
+    def get(self, check: str) -> list[Finding]:
+        return self.findings.get(check, [])
+
+    def fault_latency(self, pct: float) -> int:
+        lat = sorted(
+            f.resolved - f.posted for f in self.faults if f.resolved is not None and f.outcome == "mapped"
+        )
+        if not lat:
+            return 0
+        k = min(len(lat) - 1, max(0, round(pct / 100 * len(lat) + 0.5) - 1))
+        return lat[k]
+
+    def format_log(self, lines: list[tuple[int, str, str, str]] | None = None) -> str:
+        rows = self.log if lines is None else lines
+        return "\n".join(f"{t:>12} ns  {a:<22} {act:<18} {d}".rstrip() for t, a, act, d in rows)

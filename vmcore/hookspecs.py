@@ -1,0 +1,179 @@
+"""Hook specifications: the contract between vmcore and policy plugins.
+
+There are two kinds of hooks.
+
+*Decision hooks* belong to a policy family (``alloc``, ``evict``, ``root_pd``,
+``pt_fences``, ``update``, ``fault``, ``migration``, ``pt_move``).  A scenario has one
+active policy per family and only that policy's implementation is consulted; returning
+``None`` falls back to the family's default.  Each is called once per decision (per
+fault, per allocation, per update), never per page.
+
+*Observer hooks* are called on every plugin: events, extra ``expect`` predicates,
+metrics, command-line options, and the registration of policy names.
+
+External plugins register under the entry-point group ``vmcore``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import pluggy
+
+from vmcore.decisions import (
+    AllocMode,
+    AllocRequest,
+    EvictCandidate,
+    FaultAction,
+    FaultInfo,
+    MigrationDecision,
+    MigrationRequest,
+    PtMove,
+    RootPdMode,
+    UpdatePath,
+    UpdateRequest,
+)
+
+PROJECT = "vmcore"
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+#: decision hook name -> policy family
+FAMILY_OF_HOOK: dict[str, str] = {
+    "vmcore_alloc_mode": "alloc",
+    "vmcore_pt_reserve": "alloc",
+    "vmcore_evict_order": "evict",
+    "vmcore_root_pd": "root_pd",
+    "vmcore_cs_fence_on_page_tables": "pt_fences",
+    "vmcore_update_path": "update",
+    "vmcore_fault_action": "fault",
+    "vmcore_migration": "migration",
+    "vmcore_pt_move": "pt_move",
+}
+
+
+# -- decision hooks -------------------------------------------------------------------
+@hookspec(firstresult=True)
+def vmcore_alloc_mode(request: AllocRequest) -> AllocMode | None:
+    """Family ``alloc``: how may the fault handler get memory for ``request``?
+
+    Called once per allocation the fault handler makes: a page table
+    (``request.purpose == "pt"``) or the pages a granule migrates into
+    (``"migration"``).  Allocations outside the fault handler always evict and wait,
+    as TTM does.  Return an :class:`~vmcore.decisions.AllocMode`; ``RESERVE`` is
+    honoured only for page tables and only when :func:`vmcore_pt_reserve` set a pool
+    aside.  ``None``: ``NO_WAIT`` (upstream: ``bp.no_wait_gpu = immediate``).
+    """
+
+
+@hookspec(firstresult=True)
+def vmcore_pt_reserve(gpu: str, vram_size: int) -> int | None:
+    """Family ``alloc``: bytes of VRAM to set aside for page tables on ``gpu``.
+
+    Called once per GPU when the scenario starts.  The reserve is pinned VRAM that only
+    page tables allocated with ``AllocMode.RESERVE`` use.  ``None`` or 0: no reserve.
+    """
+
+
+@hookspec(firstresult=True)
+def vmcore_evict_order(candidates: list[EvictCandidate]) -> list[EvictCandidate] | None:
+    """Family ``evict``: the order in which to try ``candidates`` when memory is needed.
+
+    Return a list drawn from ``candidates`` (leaving some out is allowed: they are not
+    evicted).  ``None``: least recently used first.
+    """
+
+
+@hookspec(firstresult=True)
+def vmcore_root_pd(gpu: str, process: str) -> RootPdMode | None:
+    """Family ``root_pd``: how the root PD of ``process``'s VM on ``gpu`` stays usable.
+
+    Called once when the VM is created.  ``None``: ``MOVABLE`` (upstream).
+    """
+
+
+@hookspec(firstresult=True)
+def vmcore_cs_fence_on_page_tables(gpu: str, process: str, job: str) -> bool | None:
+    """Family ``pt_fences``: does job ``job``'s fence go on its VM's page-table reservation?
+
+    Called once per job at submission.  Its fence always goes on the BOs it uses.
+    ``True`` (``None`` too): also on the shared PD/PT reservation, as ``amdgpu_cs_submit``
+    does upstream; ``False``: the 2019 proposal, page tables carry kernel fences only.
+    """
+
+
+@hookspec(firstresult=True)
+def vmcore_update_path(request: UpdateRequest) -> UpdatePath | None:
+    """Family ``update``: which path a page-table update takes.
+
+    Called once per update (a batch of PTEs).  ``None``: ``IMMEDIATE`` for the fault
+    path and ``DELAYED`` otherwise (upstream ``vm->immediate`` / ``vm->delayed``).
+    """
+
+
+@hookspec(firstresult=True)
+def vmcore_fault_action(fault: FaultInfo) -> FaultAction | None:
+    """Family ``fault``: what to do with a fault the handler cannot map.
+
+    Called once per such fault: a no-retry fault, an access to an address with no
+    range or mapping, a write through a read-only PTE.  ``None``: ``KILL`` (upstream:
+    the process gets a no-retry fault and is killed).
+    """
+
+
+@hookspec(firstresult=True)
+def vmcore_migration(request: MigrationRequest) -> MigrationDecision | None:
+    """Family ``migration``: where a faulting granule's data should be, and who moves it.
+
+    Called once per retry fault on an SVM range.  Return a
+    :class:`~vmcore.decisions.MigrationDecision`.  ``None``: the upstream choice (the
+    preferred location, else the faulting GPU's VRAM when it is in ``access``, in the
+    fault handler).
+    """
+
+
+@hookspec(firstresult=True)
+def vmcore_pt_move(gpu: str, process: str) -> PtMove | None:
+    """Family ``pt_move``: what happens to a page table that must leave its memory.
+
+    Called once per page table evicted.  ``None``: ``MIGRATE``.
+    """
+
+
+# -- observer hooks -------------------------------------------------------------------
+@hookspec
+def vmcore_event(time: int, actor: str, action: str, detail: str) -> None:
+    """Observer: one event of the run log (simulated ns, actor, action, detail).
+
+    Called for every logged event on every plugin that implements it; keep it cheap.
+    The return value is ignored.
+    """
+
+
+@hookspec
+def vmcore_expect_predicates() -> Mapping[str, Callable[..., bool]] | None:
+    """Observer: extra ``expect`` predicates, by name.
+
+    Each callable receives the run result and the predicate's arguments as strings,
+    and returns whether the predicate holds.
+    """
+
+
+@hookspec
+def vmcore_metrics(result: Any) -> Mapping[str, float] | None:
+    """Observer: extra metrics computed from the run result, by name."""
+
+
+@hookspec
+def vmcore_addoption(parser: Any) -> None:
+    """Observer: add options to the ``vmcore`` command line (an ``argparse`` parser)."""
+
+
+@hookspec
+def vmcore_policies() -> list[Any] | None:
+    """Observer: policy classes this plugin adds.
+
+    Each class has ``family`` and ``name`` class attributes and takes its parameters as
+    keyword arguments; an instance implements its family's decision hooks.
+    """

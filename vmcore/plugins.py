@@ -1,0 +1,144 @@
+"""Plugin loading, the policy registry, and the per-scenario set of active policies."""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import traceback
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, cast
+
+import pluggy
+
+from vmcore import hookspecs
+from vmcore.errors import VmcoreError
+from vmcore.policies import FAMILIES, BuiltinPolicies, Policy, PolicyError
+
+ENTRY_POINT_GROUP = "vmcore"
+
+
+class PluginError(VmcoreError):
+    """A plugin failed to load, or a hook raised or answered with the wrong type."""
+
+
+def did_you_mean(name: str, known: Iterable[str]) -> str:
+    close = difflib.get_close_matches(name, list(known), n=1)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def plugin_manager(modules: Iterable[str] = (), entry_points: bool = True) -> pluggy.PluginManager:
+    """A manager with vmcore's hookspecs, the built-in policies and the given plugins."""
+    pm = pluggy.PluginManager(hookspecs.PROJECT)
+    pm.add_hookspecs(hookspecs)
+    pm.register(BuiltinPolicies(), name="vmcore.policies")
+    if entry_points:
+        try:
+            pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
+        except Exception as e:  # a broken third-party plugin must not take vmcore down
+            raise PluginError(
+                f"loading plugins from entry-point group {ENTRY_POINT_GROUP!r} failed: {e}"
+            ) from e
+    for mod in modules:
+        try:
+            module = importlib.import_module(mod)
+        except Exception as e:
+            raise PluginError(f"plugin module {mod!r} could not be imported: {e}") from e
+        if pm.get_plugin(mod) is None:
+            pm.register(module, name=mod)
+    return pm
+
+
+def policy_classes(pm: pluggy.PluginManager) -> dict[str, dict[str, type[Policy]]]:
+    """family -> name -> class, from every plugin's ``vmcore_policies``; a name claimed twice is an error."""
+    table: dict[str, dict[str, type[Policy]]] = {f: {} for f in FAMILIES}
+    owner: dict[tuple[str, str], str] = {}
+    for impl in pm.hook.vmcore_policies.get_hookimpls():
+        classes = cast("list[type[Policy]] | None", impl.function())
+        for cls in classes or ():
+            fam, name = cls.family, cls.name
+            if fam not in table:
+                raise PluginError(
+                    f"plugin {impl.plugin_name!r} adds policy {name!r} to unknown family {fam!r}"
+                )
+            key = (fam, name)
+            if key in owner and table[fam][name] is not cls:
+                raise PluginError(
+                    f"policy {fam} = {name!r} is claimed twice: by {owner[key]!r} and by {impl.plugin_name!r}"
+                )
+            owner[key] = impl.plugin_name
+            table[fam][name] = cls
+    return table
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyChoice:
+    """``policy FAMILY = "NAME"(k = v, ...)``."""
+
+    family: str
+    name: str
+    params: tuple[tuple[str, Any], ...] = ()
+
+
+def default_choices() -> dict[str, PolicyChoice]:
+    return {fam: PolicyChoice(fam, classes[0].name) for fam, classes in FAMILIES.items()}
+
+
+class ActivePolicies:
+    """The one active policy per family for a run, and the hooks that consult it.
+
+    Each family's decision hook is called on the active policy only; a hook that raises
+    or answers with the wrong type becomes a :class:`PluginError` naming the plugin, the
+    hook and the traceback.
+    """
+
+    def __init__(self, pm: pluggy.PluginManager, choices: Mapping[str, PolicyChoice]) -> None:
+        table = policy_classes(pm)
+        self.pm = pm
+        self.policies: dict[str, Policy] = {}
+        for fam in FAMILIES:
+            choice = choices.get(fam) or default_choices()[fam]
+            known = table[fam]
+            cls = known.get(choice.name)
+            if cls is None:
+                raise PolicyError(
+                    f"unknown {fam} policy {choice.name!r}{did_you_mean(choice.name, known)} "
+                    f"(known: {', '.join(known)})"
+                )
+            self.policies[fam] = cls(**dict(choice.params))
+        self._dm = pluggy.PluginManager(hookspecs.PROJECT)
+        self._dm.add_hookspecs(hookspecs)
+        for fam, pol in self.policies.items():
+            self._dm.register(pol, name=f"{fam}:{pol.name}")
+        self._observers = [impl for impl in pm.hook.vmcore_event.get_hookimpls()]
+
+    def describe(self) -> dict[str, str]:
+        return {fam: repr(p) for fam, p in self.policies.items()}
+
+    def decide(self, hook: str, expect: type | tuple[type, ...], **kwargs: Any) -> Any:
+        """Call decision ``hook`` on its family's active policy; ``None`` means default."""
+        fam = hookspecs.FAMILY_OF_HOOK[hook]
+        pol = self.policies[fam]
+        caller = getattr(self._dm.hook, hook)
+        try:
+            result = caller(**kwargs)
+        except Exception as e:
+            tb = "".join(traceback.format_exception(e))
+            raise PluginError(f"policy {pol!r}: hook {hook} raised {type(e).__name__}: {e}\n{tb}") from e
+        if result is not None and not isinstance(result, expect):
+            names = expect.__name__ if isinstance(expect, type) else " or ".join(t.__name__ for t in expect)
+            raise PluginError(
+                f"policy {pol!r}: hook {hook} returned {type(result).__name__} {result!r}, expected {names} or None"
+            )
+        return result
+
+    @property
+    def has_observers(self) -> bool:
+        return bool(self._observers)
+
+    def event(self, time: int, actor: str, action: str, detail: str) -> None:
+        try:
+            self.pm.hook.vmcore_event(time=time, actor=actor, action=action, detail=detail)
+        except Exception as e:
+            tb = "".join(traceback.format_exception(e))
+            raise PluginError(f"an observer of vmcore_event raised {type(e).__name__}: {e}\n{tb}") from e
