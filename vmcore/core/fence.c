@@ -10,10 +10,15 @@
  * answered in O(1).  An armed fence may get an error (negative errno) and signals once.
  *
  * Invariants:
- *   - deps of a live fence are handles that were live and armed when it was armed
- *     (they may have been released since; they are reported as they were);
+ *   - deps of a live fence are handles that were live when they were added (they may
+ *     have been released since; they are reported as they were);
  *   - user == (kind == USER || some dep was user) and user_ancestor names a user fence
- *     whenever user is set.
+ *     whenever user is set;
+ *   - pins counts the dependency entries of UNARMED fences naming this fence.  Arming
+ *     reads the flag of every dependency, released ones included, so a fence released
+ *     while pinned keeps its slot (a "zombie": handle already dead, flag still readable)
+ *     until the last fence naming it is armed.  Without this the flag of a fence would
+ *     depend on whether an ancestor happened to be released before it was armed.
  */
 #include "common.h"
 
@@ -27,10 +32,12 @@ typedef struct {
     uint32_t producer;
     int32_t error;
     uint64_t user_ancestor;
+    uint64_t pins;   /* dependency entries of unarmed fences naming this fence */
     uint8_t kind;
     uint8_t state;
     uint8_t user;
     uint8_t live;
+    uint8_t zombie;  /* released but pinned: slot kept, not on the free list */
 } fence;
 
 struct vmc_fences {
@@ -54,6 +61,28 @@ static fence *fence_get(const vmc_fences *t, uint64_t h)
     if (!f->live || f->gen != vmc_handle_gen(h))
         return NULL;
     return f;
+}
+
+/* A dependency entry of an unarmed fence: live, or released and still pinned. */
+static fence *fence_dep(const vmc_fences *t, uint64_t h)
+{
+    fence *f = fence_get(t, h);
+    if (f)
+        return f;
+    uint32_t i = vmc_handle_index(h);
+    if (h == 0 || i >= t->n)
+        return NULL;
+    f = &t->f[i];
+    /* release bumped the generation once; a zombie slot is never reused */
+    if (!f->zombie || f->gen != vmc_handle_gen(h) + 1u)
+        return NULL;
+    return f;
+}
+
+static void fence_free_slot(vmc_fences *t, fence *f)
+{
+    f->zombie = 0;
+    t->free_idx[t->nfree++] = (uint32_t)(f - t->f);
 }
 
 vmc_status vmc_fences_create(uint32_t max_fences, vmc_fences **out)
@@ -110,6 +139,8 @@ vmc_status vmc_fence_create(vmc_fences *t, int kind, uint32_t producer, uint64_t
     f->state = VMC_FENCE_UNARMED;
     f->user = 0;
     f->user_ancestor = 0;
+    f->pins = 0;
+    f->zombie = 0;
     f->live = 1;
     t->live++;
     t->pending++;
@@ -132,6 +163,7 @@ vmc_status vmc_fence_add_dep(vmc_fences *t, uint64_t fh, uint64_t dh)
     if (vmc_grow((void **)&f->deps, &f->cap, f->ndeps + 1, sizeof(uint64_t)))
         return VMC_E_NOMEM;
     f->deps[f->ndeps++] = dh;
+    d->pins++;
     return VMC_OK;
 }
 
@@ -142,18 +174,29 @@ vmc_status vmc_fence_arm(vmc_fences *t, uint64_t fh)
         return t ? VMC_E_HANDLE : VMC_E_INVAL;
     if (f->state != VMC_FENCE_UNARMED)
         return VMC_E_STATE;
+    /* First pass: refuse before changing anything.  A released dependency had
+     * signaled, so only live ones can be unarmed. */
+    for (uint32_t i = 0; i < f->ndeps; i++) {
+        const fence *d = fence_get(t, f->deps[i]);
+        if (d && d->state == VMC_FENCE_UNARMED)
+            return VMC_E_STATE;
+    }
+    /* Second pass: every entry pinned its dependency at add_dep, so released ones are
+     * still readable here; fold their flags and drop the pins. */
     uint8_t user = f->kind == VMC_FENCE_USER;
     uint64_t anc = user ? fh : 0;
     for (uint32_t i = 0; i < f->ndeps; i++) {
-        const fence *d = fence_get(t, f->deps[i]);
+        fence *d = fence_dep(t, f->deps[i]);
         if (!d)
-            continue; /* released: it had signaled, and its flag went with it */
-        if (d->state == VMC_FENCE_UNARMED)
-            return VMC_E_STATE;
+            continue; /* cannot happen: pinned entries stay readable */
         if (d->user && !user) {
             user = 1;
             anc = d->user_ancestor;
         }
+        if (d->pins)
+            d->pins--;
+        if (d->zombie && d->pins == 0)
+            fence_free_slot(t, d);
     }
     f->user = user;
     f->user_ancestor = anc;
@@ -269,7 +312,10 @@ vmc_status vmc_fence_release(vmc_fences *t, uint64_t fh)
     f->gen++;
     f->ndeps = 0;
     t->live--;
-    t->free_idx[t->nfree++] = (uint32_t)(f - t->f);
+    if (f->pins)
+        f->zombie = 1; /* an unarmed fence still needs its flag; freed when it arms */
+    else
+        fence_free_slot(t, f);
     return VMC_OK;
 }
 

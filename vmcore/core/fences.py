@@ -10,6 +10,8 @@ from vmcore._core import ffi, lib
 from vmcore.core._status import check, fail, sint, uint
 from vmcore.errors import StateError
 
+_MAX_DEPS = 4096  # FENCE_MAX_DEPS in fence.c
+
 
 class FenceKind(enum.IntEnum):
     """Who produces a fence: kernel memory management, or user work (``amdgpu_cs``)."""
@@ -39,7 +41,8 @@ class FenceTable:
         self._out: Any = ffi.new("uint64_t[2]")
 
     def close(self) -> None:
-        if self._t is not None:
+        # getattr: __del__ runs close() even when __init__ raised before _t was set.
+        if getattr(self, "_t", None) is not None:
             lib.vmc_fences_destroy(self._t)
             self._t = None
 
@@ -64,19 +67,45 @@ class FenceTable:
         deps: tuple[Fence, ...] | list[Fence] = (),
         arm: bool = False,
     ) -> Fence:
-        """A new fence of ``kind`` from engine ``producer``; optionally add deps and arm it."""
+        """A new fence of ``kind`` from engine ``producer``; optionally add deps and arm it.
+
+        All or nothing: the table has no call to drop an unsignaled fence, so ``deps`` and
+        ``arm`` are checked before the fence is created; a refused call leaves no
+        half-made fence behind (counted as live and pending forever).
+        """
         op = "FenceTable.create"
         uint(op, "producer", producer, 32)
-        st = lib.vmc_fence_create(self._h(op), int(kind), producer, self._out)
-        if st == lib.VMC_E_INVAL:
-            raise fail(st, op, f"kind={kind!r} is not a FenceKind", kind=kind)
+        sint(op, "kind", kind)  # int() of a str or an over-wide int is no VmcoreError
+        t = self._h(op)
+        if kind not in (lib.VMC_FENCE_KERNEL, lib.VMC_FENCE_USER):
+            raise fail(lib.VMC_E_INVAL, op, f"kind={kind!r} is not a FenceKind", kind=kind)
+        handles = [self._dep_handle(op, d, arm) for d in deps]
+        if len(handles) > _MAX_DEPS:
+            raise fail(
+                lib.VMC_E_LIMIT, op, f"{len(handles)} dependencies, at most {_MAX_DEPS}", ndeps=len(handles)
+            )
+        st = lib.vmc_fence_create(t, int(kind), producer, self._out)
         check(st, op, kind=kind, producer=producer)
         f = Fence(self, int(self._out[0]))
-        for d in deps:
-            f.add_dep(d)
+        for d in handles:
+            check(lib.vmc_fence_add_dep(t, f.handle, d), op, fence=f.handle, dep=d)
         if arm:
-            f.arm()
+            check(lib.vmc_fence_arm(t, f.handle), op, fence=f.handle)
         return f
+
+    def _dep_handle(self, op: str, dep: Fence, arm: bool) -> int:
+        """The handle of a dependency for :meth:`create`, refused as add_dep/arm would."""
+        if not isinstance(dep, Fence) or dep.table is not self:
+            raise fail(lib.VMC_E_HANDLE, op, "the dependency belongs to another fence table", dep=dep)
+        s = ffi.new("int *")
+        e = ffi.new("int32_t *")
+        st = lib.vmc_fence_state(self._t, dep.handle, s, e)
+        if st == lib.VMC_E_HANDLE:
+            raise fail(st, op, "unknown or released dependency", dep=dep.handle)
+        check(st, op, dep=dep.handle)
+        if arm and s[0] == lib.VMC_FENCE_UNARMED:
+            raise fail(lib.VMC_E_STATE, op, "cannot arm: a dependency is not armed yet", dep=dep.handle)
+        return dep.handle
 
     @property
     def counters(self) -> tuple[int, int]:
@@ -267,7 +296,8 @@ class WaitForGraph:
         self._cycle: Any = ffi.new("uint64_t[]", 64)
 
     def close(self) -> None:
-        if self._g is not None:
+        # getattr: __del__ runs close() even when __init__ raised before _g was set.
+        if getattr(self, "_g", None) is not None:
             lib.vmc_wfg_destroy(self._g)
             self._g = None
 
@@ -288,6 +318,7 @@ class WaitForGraph:
     def add_node(self, kind: NodeKind, label: int = 0) -> int:
         op = "WaitForGraph.add_node"
         uint(op, "label", label)
+        sint(op, "kind", kind)  # int() of a str or an over-wide int is no VmcoreError
         st = lib.vmc_wfg_add_node(self._h(op), int(kind), label, self._out)
         if st == lib.VMC_E_INVAL:
             raise fail(st, op, f"kind={kind!r} is not a NodeKind", kind=kind)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from vmcore._core import ffi, lib
-from vmcore.core._status import check, fail, uint
+from vmcore.core._status import check, fail, sint, uint
 from vmcore.errors import RingCorrupt, StateError
 
 MAX_WRITERS: Final[int] = lib.VMC_RING_MAX_WRITERS
@@ -85,6 +85,7 @@ class RingPointers:
 def packet_dw(op: Op, count: int = 0) -> int:
     """Size in dwords of a packet (``count``: data dwords of WRITE, padding of NOP)."""
     uint("packet_dw", "count", count, 32)
+    sint("packet_dw", "op", op)  # int() of an over-wide int would raise OverflowError
     out = ffi.new("uint32_t *")
     check(lib.vmc_ring_packet_dw(int(op), count, out), "packet_dw", op=op, count=count)
     return int(out[0])
@@ -98,23 +99,26 @@ class Ring:
     def __init__(self, size_dw: int = 4096, mode: RingMode = RingMode.LOCKED) -> None:
         op = "Ring"
         uint(op, "size_dw", size_dw, 32)
+        sint(op, "mode", mode)  # int() of a str or an over-wide int is no VmcoreError
         out = ffi.new("vmc_ring **")
         st = lib.vmc_ring_create(size_dw, int(mode), out)
         if st == lib.VMC_E_INVAL:
-            raise fail(
-                st,
-                op,
-                f"size_dw={size_dw} must be a power of two in 16..16777216, mode one of RingMode",
-                size_dw=size_dw,
-                mode=mode,
+            # Name the argument that is wrong, not both.
+            size_ok = 16 <= size_dw <= 1 << 24 and not size_dw & (size_dw - 1)
+            detail = (
+                f"mode={mode!r} is not a RingMode"
+                if size_ok
+                else f"size_dw={size_dw} must be a power of two in 16..16777216"
             )
+            raise fail(st, op, detail, size_dw=size_dw, mode=mode)
         check(st, op, size_dw=size_dw, mode=mode)
         self._r: Any = out[0]
         self._info: Any = ffi.new("vmc_packet_info *")
         self._body: Any = ffi.new("uint32_t[]", _MAX_BODY)
 
     def close(self) -> None:
-        if self._r is not None:
+        # getattr: __del__ runs close() even when __init__ raised before _r was set.
+        if getattr(self, "_r", None) is not None:
             lib.vmc_ring_destroy(self._r)
             self._r = None
 
@@ -206,6 +210,9 @@ class Ring:
         op = "Ring.emit_nop"
         self._writer(op, "writer", writer)
         uint(op, "pad_dw", pad_dw, 32)
+        if pad_dw > _MAX_BODY:
+            # ring.c answers VMC_E_RANGE, which _status would call a write past the reservation.
+            raise fail(lib.VMC_E_RANGE, op, f"pad_dw={pad_dw} is more than {_MAX_BODY}", pad_dw=pad_dw)
         self._status(lib.vmc_ring_emit_nop(self._h(op), writer, pad_dw), op, writer, pad_dw=pad_dw)
 
     def emit_write(self, writer: int, dst: int, data: Sequence[int]) -> None:
