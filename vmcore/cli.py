@@ -1,10 +1,15 @@
-"""The ``vmcore`` command line."""
+"""The ``vmcore`` command line: test, check, fmt, plugins, demo."""
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import sys
 from collections.abc import Sequence
+from importlib import metadata
+from pathlib import Path
+from typing import Any
 
 from vmcore import __version__
 from vmcore.errors import VmcoreError
@@ -13,15 +18,156 @@ DESCRIPTION = """\
 vmcore: a laboratory for GPU virtual-memory management policies.
 
 It models how amdgpu keeps page tables, fences and the SDMA ring consistent while
-retry page faults, evictions and migrations happen, and checks policies against
-.vms scenarios.
+retry faults, evictions and migrations happen, and checks policies against .vms
+scenarios the way pytest checks code against tests.
 """
 
 EPILOG = """\
 examples:
-  vmcore demo            map, walk and invalidate a range through the C core
-  vmcore --version       print the version
+  vmcore test                          run every scenario under scenarios/
+  vmcore test scenarios/seed.vms -k deadlock -v
+  vmcore test --policy alloc=evict-lru  run everything under another policy
+  vmcore test --explore 200 --strategy pct --depth 3
+  vmcore check my.vms                  parse and validate without running
+  vmcore fmt --check scenarios/        is every file in canonical form?
+  vmcore plugins                       what is loaded, and what it adds
+
+exit codes: 0 all passed, 1 some failed, 2 usage or syntax error, 130 interrupted
 """
+
+TEST_HELP = """\
+Collect .vms files from PATHS (default: the configured paths, else scenarios/), run each
+scenario (each value of a `for` loop is its own id, file::name[value]) and print one line
+per id, then `N passed, M failed`. A failure shows the expectation and its line, the end of
+the event log of the schedule that decided it, and the command that replays it.
+"""
+
+
+def _pm(args: argparse.Namespace, cfg_plugins: Sequence[str] = ()) -> Any:
+    from vmcore.plugins import plugin_manager
+
+    auto = os.environ.get("VMCORE_DISABLE_PLUGIN_AUTOLOAD", "") in ("", "0")
+    blocked = {p[3:] for p in getattr(args, "plugin", None) or [] if p.startswith("no:")}
+    mods = [p for p in [*cfg_plugins, *(getattr(args, "plugin", None) or [])] if not p.startswith("no:")]
+    pm = plugin_manager(mods, entry_points=auto)
+    for name in blocked:
+        plugin = pm.get_plugin(name)
+        if plugin is not None:
+            pm.unregister(plugin)
+    return pm
+
+
+def _test(args: argparse.Namespace) -> int:
+    from vmcore.config import load
+    from vmcore.runner import Options, Session
+
+    cfg = load()
+    opts = Options(
+        paths=args.paths or cfg.paths,
+        keyword=args.keyword,
+        exitfirst=args.exitfirst,
+        verbose=args.verbose - args.quiet,
+        seed=args.seed if args.seed is not None else cfg.seed,
+        policies=[f"{k}={v}" for k, v in cfg.policies.items()] + (args.policy or []),
+        plugins=args.plugin or [],
+        junitxml=args.junitxml,
+        durations=args.durations,
+        explore=args.explore,
+        strategy=args.strategy,
+        depth=args.depth,
+    )
+    return Session(opts, _pm(args, cfg.plugins)).run()
+
+
+def _check(args: argparse.Namespace) -> int:
+    from vmcore.dsl.compiler import Compiler
+    from vmcore.dsl.errors import VmsError
+    from vmcore.runner import collect
+
+    comp = Compiler(_pm(args))
+    bad = 0
+    n = 0
+    for f in collect(args.files):
+        try:
+            n += len(comp.compile_path(f))
+        except VmsError as e:
+            bad += 1
+            print(e, file=sys.stderr)
+    if bad:
+        print(f"{bad} file(s) with errors", file=sys.stderr)
+        return 2
+    print(f"{n} scenario(s) valid")
+    return 0
+
+
+def _fmt(args: argparse.Namespace) -> int:
+    from vmcore.dsl.errors import VmsError
+    from vmcore.dsl.formatter import format_text
+    from vmcore.runner import atomic_write, collect
+
+    changed = 0
+    errors = 0
+    for f in collect(args.files):
+        text = Path(f).read_text(encoding="utf-8")
+        try:
+            out = format_text(text, str(f))
+        except VmsError as e:
+            errors += 1
+            print(e, file=sys.stderr)
+            continue
+        if out != text:
+            changed += 1
+            if args.check:
+                print(f"would reformat {f}")
+            else:
+                atomic_write(str(f), out.encode("utf-8"))
+                print(f"reformatted {f}")
+    if errors:
+        return 2
+    if args.check and changed:
+        return 1
+    return 0
+
+
+def _plugins(args: argparse.Namespace) -> int:
+    pm = _pm(args)
+    dists = {id(plugin): dist for plugin, dist in ((p, d) for d, p in pm.list_plugin_distinfo())}
+    adds: dict[int, list[str]] = {}
+    for impl in pm.hook.vmcore_policies.get_hookimpls():
+        adds[id(impl.plugin)] = [f"{cls.family}={cls.name}" for cls in impl.function() or []]
+    rows = []
+    for name, plugin in pm.list_name_plugin():
+        if plugin is None:
+            continue
+        dist = dists.get(id(plugin))
+        module = (
+            sys.modules.get(getattr(plugin, "__module__", "") or "")
+            if not hasattr(plugin, "__file__")
+            else plugin
+        )
+        builtin = name.startswith("vmcore")
+        rows.append(
+            {
+                "name": name,
+                "distribution": dist.project_name if dist else ("vmcore" if builtin else None),
+                "version": dist.version if dist else (__version__ if builtin else None),
+                "hooks": sorted({h.name for h in pm.get_hookcallers(plugin) or []}),
+                "policies": adds.get(id(plugin), []),
+                "path": getattr(module, "__file__", None),
+            }
+        )
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    for r in rows:
+        ver = f" {r['version']}" if r["version"] else ""
+        print(f"{r['name']} ({r['distribution'] or 'module'}{ver})")
+        print(f"    hooks: {', '.join(r['hooks']) or 'none'}")
+        if r["policies"]:
+            print(f"    policies: {', '.join(r['policies'])}")
+        if r["path"]:
+            print(f"    path: {r['path']}")
+    return 0
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -31,7 +177,6 @@ def _demo(args: argparse.Namespace) -> int:
     out = sys.stdout
     va, npages = 0x4000_0000, args.pages
     with Pool(16 << 20, "vram") as vram, PageTable(root_addr=0) as pt:
-        root = vram.alloc(4096)
         made = pt.ensure(va, npages, lambda level, base: vram.block(vram.alloc(4096)).offset)
         pt.map(va, npages, phys=0x10_0000, flags=Pte.READABLE | Pte.WRITEABLE)
         c = pt.counters
@@ -40,22 +185,18 @@ def _demo(args: argparse.Namespace) -> int:
         w = pt.walk(va + 5 * 4096 + 0x10, Pte.READABLE)
         out.write(f"  walk {va + 5 * 4096 + 0x10:#x}: {w.reason.name} at {w.level.name} -> {w.phys:#x}\n")
         pt.invalidate(va, 16, Invalidate.SILENT_RETRY)
-        w = pt.walk(va)
-        out.write(f"  after silent-retry invalidation of 16 pages: walk {va:#x} -> {w.reason.name}\n")
-        s = vram.stats
         out.write(
-            f"vram pool: {s.free} of {s.size} bytes free, largest free block {s.largest_free}, fragmentation {s.fragmentation:.3f}\n"
+            f"  after silent-retry invalidation of 16 pages: walk {va:#x} -> {pt.walk(va).reason.name}\n"
         )
-        vram.free(root)
+        s = vram.stats
+        out.write(f"vram pool: {s.free} of {s.size} bytes free, fragmentation {s.fragmentation:.3f}\n")
     with FenceTable() as fences:
         user = fences.create(FenceKind.USER, producer=1, arm=True)
         move = fences.create(FenceKind.KERNEL, producer=2, deps=[user], arm=True)
-        out.write(
-            f"fences: a kernel move fence after a user job depends on user work: {move.depends_on_user}\n"
-        )
+        out.write(f"fences: a kernel fence after a user job depends on user work: {move.depends_on_user}\n")
     with Ring(64) as ring:
         ring.lock(1)
-        ring.reserve(1, 8)
+        ring.reserve(1, 4)
         ring.emit_fence(1, 0x1000, 1)
         ring.commit(1)
         ring.unlock(1)
@@ -73,15 +214,58 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"vmcore {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    demo = sub.add_parser("demo", help="a short tour of the C core", description=_demo.__doc__)
-    demo.add_argument("--pages", type=int, default=1024, help="pages to map (default 1024)")
-    demo.set_defaults(func=_demo)
+
+    t = sub.add_parser("test", help="run .vms scenarios like pytest runs tests", description=TEST_HELP,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    t.add_argument("paths", nargs="*", metavar="PATH", help=".vms files or directories (default: scenarios/)")
+    t.add_argument(
+        "-k", dest="keyword", metavar="EXPR", help="only ids matching EXPR: substrings with and/or/not"
+    )
+    t.add_argument("-x", "--exitfirst", action="store_true", help="stop after the first failure")
+    t.add_argument("-v", "--verbose", action="count", default=0, help="show every expectation's verdict")
+    t.add_argument("-q", "--quiet", action="count", default=0, help="only failures and the summary")
+    t.add_argument("--seed", type=int, default=None, metavar="N", help="seed for exploration (default 0)")
+    t.add_argument("--policy", action="append", metavar="FAMILY=NAME",
+                   help="make NAME (optionally NAME(k=v,...)) the active policy of FAMILY; "
+                   "a scenario's own policy statement still wins")  # fmt: skip
+    t.add_argument("-p", dest="plugin", action="append", metavar="MODULE",
+                   help="load a plugin module; -p no:NAME blocks one")  # fmt: skip
+    t.add_argument("--junitxml", metavar="FILE", help="write a JUnit XML report (atomically)")
+    t.add_argument("--durations", type=int, metavar="N", help="show the N slowest scenarios (0: all)")
+    t.add_argument("--explore", type=int, metavar="N", help="run N schedules of every scenario")
+    t.add_argument(
+        "--strategy", choices=["random", "pct", "dfs"], help="exploration strategy (default random)"
+    )
+    t.add_argument("--depth", type=int, metavar="D", help="PCT change points or DFS preemption bound")
+    t.set_defaults(func=_test)
+
+    c = sub.add_parser("check", help="parse and validate .vms files without running them")
+    c.add_argument("files", nargs="+", metavar="FILE")
+    c.add_argument("-p", dest="plugin", action="append", metavar="MODULE", help="load a plugin module")
+    c.set_defaults(func=_check)
+
+    f = sub.add_parser("fmt", help="format .vms files canonically (comments kept)")
+    f.add_argument("files", nargs="+", metavar="FILE")
+    f.add_argument("--check", action="store_true", help="only report files that would change (exit 1)")
+    f.set_defaults(func=_fmt)
+
+    pl = sub.add_parser("plugins", help="list loaded plugins, their versions, hooks and policies")
+    pl.add_argument("--json", action="store_true", help="machine-readable output")
+    pl.add_argument("-p", dest="plugin", action="append", metavar="MODULE", help="load a plugin module")
+    pl.set_defaults(func=_plugins)
+
+    d = sub.add_parser("demo", help="a short tour of the C core", description=_demo.__doc__)
+    d.add_argument("--pages", type=int, default=1024, help="pages to map (default 1024)")
+    d.set_defaults(func=_demo)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:
+        return int(e.code or 0)
     func = getattr(args, "func", None)
     if func is None:
         parser.print_help()
@@ -94,6 +278,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("vmcore: interrupted", file=sys.stderr)
         return 130
+    except metadata.PackageNotFoundError as e:  # pragma: no cover - broken installs
+        print(f"vmcore: error: {e}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

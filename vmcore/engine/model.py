@@ -7,6 +7,7 @@ reservation holds (fence, usage) pairs, a job's finished fence is a user fence.
 
 from __future__ import annotations
 
+import bisect
 import enum
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -224,7 +225,9 @@ class SvmRange:
         return self.start + self.size
 
     def granule_at(self, va: int) -> Granule:
-        for g in self.granules:
+        i = bisect.bisect_right(self.granules, va, key=lambda g: g.va) - 1
+        if i >= 0:
+            g = self.granules[i]
             if g.va <= va < g.va + g.size:
                 return g
         raise KeyError(hex(va))

@@ -59,6 +59,11 @@ class Monitor:
     observer: Callable[[int, str, str, str], None] | None = None
     keep_log: bool = True
 
+    @property
+    def logging(self) -> bool:
+        """Whether events are wanted at all (skip formatting them otherwise)."""
+        return self.keep_log or self.observer is not None
+
     def event(self, time: int, actor: str, action: str, detail: str = "") -> None:
         if self.keep_log:
             self.log.append((time, actor, action, detail))

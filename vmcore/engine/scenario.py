@@ -257,6 +257,10 @@ class Scenario:
     ) -> None:
         self._add("evict_pts", line, process=process, gpu=gpu, at=at)
 
+    def replay_faults(self, process: str, trace: list[tuple[str, int, bool]], line: int = 0) -> None:
+        """Post a recorded trace of retry faults (gpu, address, write) into the IH rings."""
+        self._add("replay", line, process=process, trace=trace)
+
     def kill(self, process: str, line: int = 0) -> None:
         self._add("kill", line, process=process)
 
@@ -427,6 +431,8 @@ class Scenario:
                 yield from system.munmap(self._proc(system, a["process"]), a["addr"], a["size"])
             elif k == "evict_pts":
                 yield from system.evict_page_tables(self._proc(system, a["process"]), a["gpu"], a["at"])
+            elif k == "replay":
+                yield from system.replay_faults(self._proc(system, a["process"]), a["trace"])
             elif k == "kill":
                 system.kill(self._proc(system, a["process"]), "killed by the application thread")
             elif k == "run_idle":

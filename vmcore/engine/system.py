@@ -113,6 +113,7 @@ class IhRing:
     queue: collections.deque[Fault] = field(default_factory=collections.deque)
     pending: dict[tuple[int, int], Fault] = field(default_factory=dict)
     signal: Signal = field(default_factory=lambda: Signal("ih"))
+    space: Signal = field(default_factory=lambda: Signal("ih space"))
     handler: Actor | None = None
 
 
@@ -711,7 +712,8 @@ class System:
                 f = pq.fences.pop(p.body[2], None)
                 if f is not None:
                     self.sim.signal(f)
-                    self.log(name, "fence", f.name)
+                    if self.mon.logging:
+                        self.log(name, "fence", f.name)
 
     def apply_ptepde(self, pq: PageQueue, pe: int, flags: int, addr: int, incr: int, count: int) -> None:
         """Write ``count`` PTEs at ``pe`` as the SDMA engine (or the CPU) does."""
@@ -736,11 +738,9 @@ class System:
         else:
             for i in range(count):
                 vm.pt.map(va + i * PAGE, 1, addr + i * incr, flags & ~int(Pte.VALID))
-        self.log(
-            pq.engine.name,
-            "pte update",
-            f"{vm.process.name}@{vm.gpu.name} {va:#x} +{count} pages -> {self._describe_pte(value)}",
-        )
+        if self.mon.logging:
+            what = f"{vm.process.name}@{vm.gpu.name} {va:#x} +{count} pages -> {self._describe_pte(value)}"
+            self.log(pq.engine.name, "pte update", what)
         end = va + count * PAGE
         for job, lo, hi in list(vm.watching):
             if lo < end and va < hi and job.wake is not None:
@@ -1190,7 +1190,8 @@ class System:
                     if fault is None:
                         yield Sleep(RETRY_DELAY_NS)
                     else:
-                        yield WaitSignal(fault.signal, fault.node if fault.node else None)
+                        node = self.fault_node(fault)
+                        yield WaitSignal(fault.signal, node or None)
                         if proc.killed:
                             return
                         if fault.record.outcome != "mapped":
@@ -1220,23 +1221,31 @@ class System:
             return None
         rec = FaultRecord(vm.gpu.name, vm.process.name, va, write, retry, self.sim.now)
         self.mon.faults.append(rec)
-        self.mon.count("faults")
-        node = self.sim.node(
-            NodeKind.FAULT,
-            f"{'retry' if retry else 'no-retry'} fault {va:#x} of {vm.process.name} on {vm.gpu.name}",
-        )
-        f = Fault(rec, vm, va, write, retry, reason, node, Signal(f"fault {va:#x}"), key)
-        assert ih.handler is not None
-        self.sim.edge(node, ih.handler.node)
+        self.mon.counters["faults"] += 1
+        f = Fault(rec, vm, va, write, retry, reason, 0, Signal("fault"), key)
         ih.pending[key] = f
         ih.queue.append(f)
         self.sim.fire(ih.signal)
-        self.log(
-            vm.gpu.name,
-            "fault",
-            f"{'retry' if retry else 'no-retry'} {'write' if write else 'read'} at {va:#x} by {vm.process.name} ({reason})",
-        )
+        if self.mon.logging:
+            kind = "retry" if retry else "no-retry"
+            self.log(
+                vm.gpu.name,
+                "fault",
+                f"{kind} {'write' if write else 'read'} at {va:#x} by {vm.process.name} ({reason})",
+            )
         return f
+
+    def fault_node(self, f: Fault) -> int:
+        """The fault's wait-for-graph node (made when a job first waits for it): fault -> handler."""
+        if not f.node and f.record.resolved is None:
+            kind = "retry" if f.retry else "no-retry"
+            f.node = self.sim.node(
+                NodeKind.FAULT, f"{kind} fault {f.va:#x} of {f.vm.process.name} on {f.vm.gpu.name}"
+            )
+            handler = self.ih[f.vm.gpu.name].handler
+            assert handler is not None
+            self.sim.edge(f.node, handler.node)
+        return f.node
 
     def resolve(self, f: Fault, outcome: str) -> None:
         ih = self.ih[f.vm.gpu.name]
@@ -1247,7 +1256,10 @@ class System:
         if f.node:
             self.sim.drop_node(f.node)
             f.node = 0
-        self.log(f"fault handler {f.vm.gpu.name}", "resolved", f"{f.va:#x} of {f.vm.process.name}: {outcome}")
+        if self.mon.logging:
+            self.log(
+                f"fault handler {f.vm.gpu.name}", "resolved", f"{f.va:#x} of {f.vm.process.name}: {outcome}"
+            )
 
     def _fault_handler(self, gpu: Gpu, ih: IhRing) -> Proc:
         while True:
@@ -1255,6 +1267,7 @@ class System:
                 yield WaitSignal(ih.signal)
                 continue
             f = ih.queue.popleft()
+            self.sim.fire(ih.space)
             yield Sleep(FAULT_NS)
             outcome = yield from self._handle_fault(f)
             self.resolve(f, outcome)
@@ -1283,6 +1296,8 @@ class System:
         g = r.granule_at(f.va)
         if g.migrating:
             return "busy"
+        if vm.pt.walk(f.va, int(Pte.WRITEABLE) if f.write else int(Pte.READABLE)).ok:
+            return "mapped"  # another fault on this range already fixed it
         req = MigrationRequest(
             vm.gpu.name,
             proc.name,
@@ -1522,6 +1537,14 @@ class System:
                 if bo is not None and bo.place is not None and bo.place.domain is Domain.VRAM:
                     yield from self.evict(bo, fault_path=False, why="evict page tables")
         self.log("app", "evict page tables", f"{proc.name}")
+
+    def replay_faults(self, proc: Process, trace: list[tuple[str, int, bool]]) -> Gen:
+        """Post recorded retry faults (gpu, address, write) into the IH rings, as fast as they drain."""
+        for gname, va, write in trace:
+            vm = proc.vms[gname]
+            while self.post_fault(vm, va & ~(PAGE - 1), write, True, "replayed") is None:
+                self.mon.counters["ih_overflows"] -= 1  # back-pressure here, not a lost fault
+                yield WaitSignal(self.ih[gname].space)
 
     # ================================================================== kill and teardown
     def kill(self, proc: Process, reason: str) -> None:

@@ -1,0 +1,115 @@
+"""Errors in .vms files: ``file:line:col: message``, the line, a caret, what was expected."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+from vmcore.errors import VmcoreError
+
+
+class VmsError(VmcoreError):
+    """A syntax or semantic error at a place in a .vms file."""
+
+    def __init__(
+        self,
+        message: str,
+        path: str = "<string>",
+        line: int = 0,
+        col: int = 0,
+        source: str | None = None,
+        expected: str | None = None,
+        hint: str | None = None,
+    ) -> None:
+        self.message = message
+        self.path = path
+        self.line = line
+        self.col = col
+        self.source = source
+        self.expected = expected
+        self.hint = hint
+        super().__init__(self.render())
+
+    def render(self) -> str:
+        out = [f"{self.path}:{self.line}:{self.col}: {self.message}"]
+        if self.source is not None and self.line > 0:
+            lines = self.source.splitlines()
+            if 0 < self.line <= len(lines):
+                text = lines[self.line - 1].expandtabs(1)
+                out.append(f"    {text}")
+                out.append("    " + " " * max(0, self.col - 1) + "^")
+        if self.expected:
+            out.append(f"expected {self.expected}")
+        if self.hint:
+            out.append(self.hint)
+        return "\n".join(out)
+
+
+def did_you_mean(name: str, known: Iterable[str]) -> str | None:
+    close = difflib.get_close_matches(name, sorted(set(known)), n=1, cutoff=0.6)
+    return f"did you mean {close[0]!r}?" if close else None
+
+
+TERMINAL_WORDS = {
+    "NAME": "a name",
+    "INT": "a number",
+    "SIZE": "a size such as 4KiB",
+    "TIME": "a time such as 10us",
+    "STRING": 'a string in "double quotes"',
+    "_SEP": "the end of the line or ';'",
+    "LBRACE": "'{'",
+    "RBRACE": "'}'",
+    "LPAR": "'('",
+    "RPAR": "')'",
+    "LSQB": "'['",
+    "RSQB": "']'",
+    "COMMA": "','",
+    "DOT": "'.'",
+    "EQUAL": "'='",
+    "PLUS": "'+'",
+    "ENGINE_KIND": "an engine kind (gfx, compute, mm, sdma)",
+    "LINK_KIND": "a link kind (xgmi, pcie)",
+    "RETRY": "'retry'",
+    "LOCK_MODE": "'locked' or 'lockless'",
+    "STRATEGY": "a strategy (random, pct, dfs)",
+    "PROCESS_FLAG": "retry_faults or prefill",
+    "ON_OFF": "on or off",
+    "SYSTEM": "'system'",
+    "DOMAIN": "vram or gtt",
+    "PINNED": "'pinned'",
+    "CONTIGUOUS": "'contiguous'",
+    "WRITE": "'write'",
+    "CPU_OP": "reads or writes",
+    "NOT": "'not'",
+    "RUN_CHECK": "a check (deadlock, potential deadlock, stall, leaks, user fence on page tables, stale pte)",
+    "PROC_STATE": "killed or alive",
+    "METRIC_OP": "a comparison (==, !=, <, <=, >, >=)",
+    "CMP": "== or !=",
+    "TRUE": "true",
+    "FALSE": "false",
+    "$END": "the end of the file",
+    "SLASH": "'/'",
+}
+
+
+def words_for(terminals: Iterable[str]) -> str:
+    """Human words for a set of terminal names, keywords first."""
+    kws: list[str] = []
+    others: list[str] = []
+    for t in sorted(set(terminals)):
+        if t in TERMINAL_WORDS:
+            others.append(TERMINAL_WORDS[t])
+        elif t.isupper() and not t.startswith("__"):
+            others.append(f"'{t.lower()}'")
+        elif t.startswith("__ANON"):
+            continue
+        else:
+            kws.append(f"'{t.lower()}'")
+    items = sorted(set(kws)) + [o for o in dict.fromkeys(others)]
+    if not items:
+        return "something else"
+    if len(items) == 1:
+        return items[0]
+    if len(items) > 12:
+        items = [*items[:12], "..."]
+    return ", ".join(items[:-1]) + " or " + items[-1]

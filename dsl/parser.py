@@ -1,0 +1,460 @@
+"""Parse .vms text into the typed AST (``dsl/ast.py``): a Lark LALR parser and a transformer
+with one method per grammar rule."""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from lark import Lark, Token, Transformer, Tree, v_args
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
+
+from vmcore.dsl import ast
+from vmcore.dsl.errors import VmsError, words_for
+
+GRAMMAR = Path(__file__).with_name("vms.lark")
+
+U64 = (1 << 64) - 1
+SIZE_UNITS = {"B": 1, "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30, "TiB": 1 << 40}
+TIME_UNITS = {"ns": 1, "us": 1_000, "ms": 1_000_000, "s": 1_000_000_000}
+_NUM = re.compile(r"^(0x[0-9a-fA-F_]+|[0-9_]+)(.*)$")
+
+
+@cache
+def _lark() -> Lark:
+    return Lark(
+        GRAMMAR.read_text(encoding="utf-8"),
+        parser="lalr",
+        lexer="contextual",
+        propagate_positions=True,
+        maybe_placeholders=False,
+    )
+
+
+class _Fail(ValueError):
+    """A value error inside the transformer, at a token."""
+
+    def __init__(self, message: str, line: int, col: int, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.line = line
+        self.col = col
+        self.hint = hint
+
+
+def _p(meta: Any) -> ast.Pos:
+    return ast.Pos(getattr(meta, "line", 0) or 0, getattr(meta, "column", 0) or 0)
+
+
+def _end(meta: Any) -> int:
+    return int(getattr(meta, "end_line", 0) or 0)
+
+
+def _tp(tok: Token) -> ast.Pos:
+    return ast.Pos(tok.line or 0, tok.column or 0)
+
+
+def number(text: str, line: int = 0, col: int = 0) -> tuple[str, int]:
+    """(kind, value) of an INT, SIZE or TIME literal; 64-bit overflow is an error at it."""
+    m = _NUM.match(text)
+    if m is None:
+        raise _Fail(f"{text!r} is not a number", line, col)
+    digits, unit = m.groups()
+    n = int(digits.replace("_", ""), 0)
+    if unit == "":
+        kind, v = "int", n
+    elif unit in SIZE_UNITS:
+        kind, v = "size", n * SIZE_UNITS[unit]
+    elif unit in TIME_UNITS:
+        kind, v = "time", n * TIME_UNITS[unit]
+    else:
+        raise _Fail(f"unknown unit {unit!r}", line, col)
+    if v > U64:
+        what = {"int": "number", "size": "size in bytes", "time": "time in ns"}[kind]
+        raise _Fail(f"{text} does not fit in 64 bits (as a {what})", line, col)
+    return kind, v
+
+
+def _val(tok: Token) -> ast.Val:
+    t = tok.type
+    line, col = tok.line or 0, tok.column or 0
+    pos = ast.Pos(line, col)
+    if t in ("INT", "SIZE", "TIME"):
+        kind, v = number(str(tok), line, col)
+        return ast.Val(kind, v, str(tok), pos)
+    if t == "STRING":
+        return ast.Val("str", _unquote(str(tok)), str(tok), pos)
+    if t == "TRUE":
+        return ast.Val("bool", True, "true", pos)
+    if t == "FALSE":
+        return ast.Val("bool", False, "false", pos)
+    return ast.Val("name", str(tok), str(tok), pos)
+
+
+def _unquote(s: str) -> str:
+    body = s[1:-1]
+    return re.sub(r"\\(.)", lambda m: {"n": "\n", "t": "\t"}.get(m.group(1), m.group(1)), body)
+
+
+def _names(items: list[Any]) -> tuple[str, ...]:
+    return tuple(str(t) for t in items if isinstance(t, Token) and t.type == "NAME")
+
+
+@v_args(meta=True)
+class _ToAst(Transformer[Token, Any]):
+    """One method per grammar rule."""
+
+    # values
+    def value(self, meta: Any, c: list[Token]) -> ast.Val:
+        return _val(c[0])
+
+    vstr = vint = vaddr = vsize = vtime = value
+
+    def location(self, meta: Any, c: list[Token]) -> ast.Loc:
+        if len(c) == 1:
+            return ast.Loc(None, "system", _p(meta))
+        return ast.Loc(str(c[0]), str(c[1]), _p(meta))
+
+    # top level
+    def start(self, meta: Any, c: list[Any]) -> ast.File:
+        return ast.File(tuple(c))
+
+    def use(self, meta: Any, c: list[Token]) -> ast.Use:
+        return ast.Use(_unquote(str(c[0])), _p(meta))
+
+    def vram(self, meta: Any, c: list[Any]) -> tuple[str, ast.Val]:
+        return ("vram", c[0])
+
+    def gtt(self, meta: Any, c: list[Any]) -> tuple[str, ast.Val]:
+        return ("gtt", c[0])
+
+    def engine(self, meta: Any, c: list[Token]) -> ast.EngineDef:
+        retry = any(t.type == "RETRY" for t in c)
+        lock = next((str(t) for t in c if t.type == "LOCK_MODE"), None)
+        return ast.EngineDef(str(c[0]), str(c[1]), retry, lock, _p(meta))
+
+    def gpu(self, meta: Any, c: list[Any]) -> ast.GpuDef:
+        vram = gtt = None
+        engines = []
+        for item in c[1:]:
+            if isinstance(item, ast.EngineDef):
+                engines.append(item)
+            elif item[0] == "vram":
+                if vram is not None:
+                    raise _Fail(f"gpu {c[0]} sets vram twice", item[1].pos.line, item[1].pos.col)
+                vram = item[1]
+            else:
+                if gtt is not None:
+                    raise _Fail(f"gpu {c[0]} sets gtt twice", item[1].pos.line, item[1].pos.col)
+                gtt = item[1]
+        return ast.GpuDef(str(c[0]), vram, gtt, tuple(engines), _p(meta), _end(meta))
+
+    def bandwidth(self, meta: Any, c: list[Any]) -> tuple[str, ast.Val]:
+        return ("bandwidth", c[0])
+
+    def latency(self, meta: Any, c: list[Any]) -> tuple[str, ast.Val]:
+        return ("latency", c[0])
+
+    def link(self, meta: Any, c: list[Any]) -> ast.LinkDef:
+        extra = dict(x for x in c[3:])
+        return ast.LinkDef(
+            str(c[0]), str(c[1]), str(c[2]), extra.get("bandwidth"), extra.get("latency"), _p(meta)
+        )
+
+    def for_clause(self, meta: Any, c: list[Any]) -> tuple[str, tuple[ast.Val, ...]]:
+        return (str(c[0]), tuple(c[1:]))
+
+    def scenario(self, meta: Any, c: list[Any]) -> ast.ScenarioDef:
+        name = _unquote(str(c[0]))
+        rest = c[1:]
+        var, values = None, ()
+        if rest and isinstance(rest[0], tuple):
+            var, values = rest[0]
+            rest = rest[1:]
+        return ast.ScenarioDef(name, var, values, tuple(rest), _p(meta), _end(meta))
+
+    def cond(self, meta: Any, c: list[Any]) -> ast.Cond:
+        return ast.Cond(str(c[0]), str(c[1]), c[2], _p(meta))
+
+    def stmt(self, meta: Any, c: list[Any]) -> ast.Stmt:
+        cond = c[1] if len(c) > 1 else None
+        return ast.Stmt(c[0], cond, _p(meta), _end(meta))
+
+    # statements
+    def param(self, meta: Any, c: list[Any]) -> tuple[str, ast.Val]:
+        return (str(c[0]), c[1])
+
+    def params(self, meta: Any, c: list[Any]) -> tuple[tuple[str, ast.Val], ...]:
+        return tuple(c)
+
+    def policy(self, meta: Any, c: list[Any]) -> ast.PolicyStmt:
+        params: tuple[tuple[str, ast.Val], ...] = c[2] if len(c) > 2 else ()
+        return ast.PolicyStmt(str(c[0]), c[1], params, len(c) > 2, _p(meta))
+
+    def strategy(self, meta: Any, c: list[Token]) -> tuple[str, str]:
+        return ("strategy", str(c[0]))
+
+    def depth(self, meta: Any, c: list[Any]) -> tuple[str, ast.Val]:
+        return ("depth", c[0])
+
+    def explore(self, meta: Any, c: list[Any]) -> ast.ExploreStmt:
+        extra = dict(c[1:])
+        return ast.ExploreStmt(c[0], extra.get("strategy"), extra.get("depth"), _p(meta))
+
+    def process_attr(self, meta: Any, c: list[Token]) -> tuple[str, bool]:
+        return (str(c[0]), str(c[1]) == "on")
+
+    def process_block(self, meta: Any, c: list[Any]) -> list[Any]:
+        return c
+
+    def process(self, meta: Any, c: list[Any]) -> ast.ProcessStmt:
+        attrs: list[tuple[str, bool]] = []
+        has_block = False
+        if c and isinstance(c[-1], list):
+            attrs = c[-1]
+            has_block = True
+            c = c[:-1]
+        names = [str(t) for t in c]
+        return ast.ProcessStmt(names[0], tuple(names[1:]), tuple(attrs), has_block, _p(meta), _end(meta))
+
+    def preferred(self, meta: Any, c: list[Any]) -> ast.SvmAttr:
+        return ast.SvmAttr("preferred", loc=c[0], pos=_p(meta))
+
+    def access(self, meta: Any, c: list[Any]) -> ast.SvmAttr:
+        return ast.SvmAttr("access", gpus=_names(c), pos=_p(meta))
+
+    def in_place(self, meta: Any, c: list[Any]) -> ast.SvmAttr:
+        return ast.SvmAttr("in_place", gpus=_names(c), pos=_p(meta))
+
+    def no_access(self, meta: Any, c: list[Any]) -> ast.SvmAttr:
+        return ast.SvmAttr("no_access", gpus=_names(c), pos=_p(meta))
+
+    def granularity(self, meta: Any, c: list[Any]) -> ast.SvmAttr:
+        return ast.SvmAttr("granularity", size=c[0], pos=_p(meta))
+
+    def readonly(self, meta: Any, c: list[Any]) -> ast.SvmAttr:
+        return ast.SvmAttr("readonly", pos=_p(meta))
+
+    def exec(self, meta: Any, c: list[Any]) -> ast.SvmAttr:
+        return ast.SvmAttr("exec", pos=_p(meta))
+
+    def svm_block(self, meta: Any, c: list[Any]) -> list[Any]:
+        return c
+
+    def svm(self, meta: Any, c: list[Any]) -> ast.SvmStmt:
+        attrs: list[ast.SvmAttr] = []
+        has_block = len(c) > 4
+        if has_block:
+            attrs = c[4]
+        return ast.SvmStmt(str(c[0]), c[1], c[2], c[3], tuple(attrs), has_block, _p(meta), _end(meta))
+
+    def bo_flag(self, meta: Any, c: list[Token]) -> str:
+        return str(c[0])
+
+    def bo(self, meta: Any, c: list[Any]) -> ast.BoStmt:
+        flags = c[4:]
+        return ast.BoStmt(
+            str(c[0]), c[1], c[2], str(c[3]), "pinned" in flags, "contiguous" in flags, _p(meta)
+        )
+
+    def map(self, meta: Any, c: list[Any]) -> ast.MapStmt:
+        return ast.MapStmt(str(c[0]), str(c[1]), c[2], _p(meta))
+
+    def unmap(self, meta: Any, c: list[Any]) -> ast.UnmapStmt:
+        return ast.UnmapStmt(str(c[0]), str(c[1]), _p(meta))
+
+    def write(self, meta: Any, c: list[Any]) -> tuple[str, ast.Val | None]:
+        return ("write", c[0] if c else None)
+
+    def touches(self, meta: Any, c: list[Any]) -> ast.Touches:
+        w = c[2] if len(c) > 2 else None
+        return ast.Touches(c[0], c[1], w is not None, w[1] if w else None, _p(meta))
+
+    def copies(self, meta: Any, c: list[Any]) -> ast.Copies:
+        return ast.Copies(c[0], c[1], c[2], _p(meta))
+
+    def use_item(self, meta: Any, c: list[Token]) -> tuple[str, bool, ast.Pos]:
+        return (str(c[0]), len(c) > 1, _tp(c[0]))
+
+    def uses(self, meta: Any, c: list[Any]) -> tuple[str, list[Any]]:
+        return ("uses", c)
+
+    def after(self, meta: Any, c: list[Token]) -> tuple[str, list[Any]]:
+        return ("after", [(str(t), _tp(t)) for t in c])
+
+    def takes(self, meta: Any, c: list[Any]) -> tuple[str, ast.Val]:
+        return ("takes", c[0])
+
+    def job(self, meta: Any, c: list[Any]) -> ast.JobStmt:
+        name, engine, by = (str(t) for t in c[:3])
+        touches = copies = takes = None
+        uses: list[Any] = []
+        after: list[Any] = []
+        seen: set[str] = set()
+        for cl in c[3:]:
+            key = type(cl).__name__ if not isinstance(cl, tuple) else cl[0]
+            if key in seen:
+                p = cl.pos if not isinstance(cl, tuple) else _p(meta)
+                raise _Fail(f"job {name} has two '{key.lower()}' clauses", p.line, p.col)
+            seen.add(key)
+            if isinstance(cl, ast.Touches):
+                touches = cl
+            elif isinstance(cl, ast.Copies):
+                copies = cl
+            elif cl[0] == "uses":
+                uses = cl[1]
+            elif cl[0] == "after":
+                after = cl[1]
+            else:
+                takes = cl[1]
+        return ast.JobStmt(
+            name, engine, by, touches, copies,
+            tuple((u[0], u[1]) for u in uses), tuple(a[0] for a in after), takes,
+            _p(meta), _tp(c[1]), _tp(c[2]), tuple(a[1] for a in after), tuple(u[2] for u in uses),
+        )  # fmt: skip
+
+    def cpu(self, meta: Any, c: list[Any]) -> ast.CpuStmt:
+        return ast.CpuStmt(str(c[0]), str(c[1]), c[2], c[3], c[4] if len(c) > 4 else None, _p(meta))
+
+    def migrate(self, meta: Any, c: list[Any]) -> ast.MigrateStmt:
+        return ast.MigrateStmt(str(c[0]), c[1], c[2], c[3], _p(meta))
+
+    def munmap(self, meta: Any, c: list[Any]) -> ast.MunmapStmt:
+        return ast.MunmapStmt(str(c[0]), c[1], c[2], _p(meta))
+
+    def evict(self, meta: Any, c: list[Any]) -> ast.EvictStmt:
+        gpu = next((str(x) for x in c[1:] if isinstance(x, Token)), None)
+        addr = next((x for x in c[1:] if isinstance(x, ast.Val)), None)
+        return ast.EvictStmt(str(c[0]), gpu, addr, _p(meta))
+
+    def kill(self, meta: Any, c: list[Token]) -> ast.KillStmt:
+        return ast.KillStmt(str(c[0]), _p(meta))
+
+    def run_idle(self, meta: Any, c: list[Any]) -> ast.RunIdle:
+        return ast.RunIdle(_p(meta))
+
+    def run_for(self, meta: Any, c: list[Any]) -> ast.RunFor:
+        return ast.RunFor(c[0], _p(meta))
+
+    def at(self, meta: Any, c: list[Any]) -> ast.AtStmt:
+        for s in c[1:]:
+            if isinstance(s.node, ast.AtStmt):
+                raise _Fail("at blocks do not nest", s.pos.line, s.pos.col)
+        return ast.AtStmt(c[0], tuple(c[1:]), _p(meta), _end(meta))
+
+    # expectations
+    def expect(self, meta: Any, c: list[Any]) -> ast.ExpectStmt:
+        negate = isinstance(c[0], Token) and c[0].type == "NOT"
+        pred: ast.Pred = c[-1]
+        if negate and pred.short:
+            raise _Fail(
+                f"'not' does not combine with the short form '{pred.kind[3:]}'",
+                c[0].line or 0, c[0].column or 0,
+                hint=f"write 'expect {pred.kind}' for the fix, 'expect {pred.kind[3:]}' for the bug",
+            )  # fmt: skip
+        if pred.short:
+            negate = True
+        return ast.ExpectStmt(negate, pred, _p(meta))
+
+    @staticmethod
+    def _check(tok: Token) -> str:
+        return "no " + " ".join(str(tok).split())
+
+    def no_pred(self, meta: Any, c: list[Token]) -> ast.Pred:
+        return ast.Pred(self._check(c[0]), (), False, _p(meta))
+
+    def short_pred(self, meta: Any, c: list[Token]) -> ast.Pred:
+        return ast.Pred(self._check(c[0]), (), True, _p(meta))
+
+    def ring_pred(self, meta: Any, c: list[Token]) -> ast.Pred:
+        return ast.Pred("ring", (str(c[0]),), False, _p(meta))
+
+    def proc_state(self, meta: Any, c: list[Token]) -> ast.Pred:
+        return ast.Pred(str(c[1]), (str(c[0]),), False, _p(meta))
+
+    def extent(self, meta: Any, c: list[Any]) -> ast.Val:
+        v: ast.Val = c[0]
+        return v
+
+    def _addr_of(self, c: list[Any]) -> tuple[ast.Val, ast.Val | None, list[Any]]:
+        addr = c[0]
+        ext = None
+        rest = c[1:]
+        if rest and isinstance(rest[0], ast.Val):
+            ext = rest[0]
+            rest = rest[1:]
+        return addr, ext, rest
+
+    def place_pred(self, meta: Any, c: list[Any]) -> ast.Pred:
+        addr, ext, rest = self._addr_of(c)
+        return ast.Pred("in", (addr, ext, str(rest[0]), rest[1]), False, _p(meta))
+
+    def reads_pred(self, meta: Any, c: list[Any]) -> ast.Pred:
+        addr, ext, rest = self._addr_of(c)
+        return ast.Pred("reads", (addr, ext, str(rest[0]), rest[1]), False, _p(meta))
+
+    def fault_pred(self, meta: Any, c: list[Any]) -> ast.Pred:
+        addr = c[0]
+        proc = str(c[1])
+        gpu = str(c[2]) if len(c) > 2 and isinstance(c[2], Token) else None
+        within = c[-1] if isinstance(c[-1], ast.Val) and len(c) > 2 else None
+        return ast.Pred("resolved", (addr, proc, gpu, within), False, _p(meta))
+
+    def metric_pred(self, meta: Any, c: list[Any]) -> ast.Pred:
+        return ast.Pred("metric", (str(c[0]), str(c[1]), c[2]), False, _p(meta))
+
+    def plugin_pred(self, meta: Any, c: list[Token]) -> ast.Pred:
+        return ast.Pred("plugin", (str(c[0]), *(_val(t) for t in c[1:])), False, _p(meta))
+
+
+def parse(text: str, path: str = "<string>") -> ast.File:
+    """Parse .vms source into an AST; every problem is a :class:`VmsError` with a place."""
+    try:
+        tree: Tree[Token] = _lark().parse(text)
+    except UnexpectedInput as e:
+        raise _syntax_error(e, text, path) from None
+    try:
+        f: ast.File = _ToAst().transform(tree)
+    except VisitError as e:
+        inner = e.orig_exc
+        if isinstance(inner, _Fail):
+            raise VmsError(inner.message, path, inner.line, inner.col, text, hint=inner.hint) from None
+        raise
+    return ast.File(f.items, path)
+
+
+def _syntax_error(e: UnexpectedInput, text: str, path: str) -> VmsError:
+    line, col = e.line, e.column
+    if isinstance(e, UnexpectedCharacters):
+        at = e.pos_in_stream or 0
+        ch = text[at] if at < len(text) else ""
+        allowed = words_for(e.allowed or ())
+        what = "a newline" if ch == "\n" else repr(ch)
+        return VmsError(f"unexpected character {what}", path, line, col, text, expected=allowed)
+    if isinstance(e, UnexpectedEOF):
+        lines = text.splitlines() or [""]
+        return VmsError(
+            "unexpected end of file",
+            path,
+            len(lines),
+            len(lines[-1]) + 1,
+            text,
+            expected=words_for(e.expected),
+        )
+    assert isinstance(e, UnexpectedToken)
+    tok = e.token
+    expected = words_for(e.accepts or e.expected)
+    if tok.type == "$END":
+        lines = text.splitlines() or [""]
+        return VmsError(
+            "unexpected end of file", path, len(lines), len(lines[-1]) + 1, text, expected=expected
+        )
+    shown = "the end of the line" if tok.type == "_SEP" else repr(str(tok))
+    hint = None
+    if tok.type == "_SEP" and "';'" not in expected and "the end of the line" not in expected:
+        hint = "the statement is incomplete"
+    return VmsError(
+        f"unexpected {shown}", path, tok.line or line, tok.column or col, text, expected=expected, hint=hint
+    )

@@ -1,0 +1,92 @@
+"""Configuration: ``[tool.vmcore]`` in pyproject.toml or a ``vmcore.yaml``.
+
+Keys: ``paths`` (default test paths), ``seed``, ``policies`` (family -> name, or
+``NAME(k = v, ...)``), ``plugins`` (modules to load).  An unknown key is an error that
+names it.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from vmcore.errors import VmcoreError
+
+KEYS = {"paths", "seed", "policies", "plugins"}
+
+
+class ConfigError(VmcoreError, ValueError):
+    """A configuration file that vmcore cannot use."""
+
+
+@dataclass
+class Config:
+    paths: list[str] = field(default_factory=lambda: ["scenarios"])
+    seed: int = 0
+    policies: dict[str, str] = field(default_factory=dict)
+    plugins: list[str] = field(default_factory=list)
+    source: str = ""
+
+
+def _check(data: Any, source: str) -> Config:
+    if data is None:
+        return Config(source=source)
+    if not isinstance(data, dict):
+        raise ConfigError(
+            f"{source}: the vmcore configuration must be a table of keys, got {type(data).__name__}"
+        )
+    unknown = sorted(set(data) - KEYS)
+    if unknown:
+        raise ConfigError(f"{source}: unknown key {unknown[0]!r} (known: {', '.join(sorted(KEYS))})")
+    cfg = Config(source=source)
+    if "paths" in data:
+        p = data["paths"]
+        if isinstance(p, str):
+            p = [p]
+        if not isinstance(p, list) or not all(isinstance(x, str) for x in p):
+            raise ConfigError(f"{source}: 'paths' must be a list of strings")
+        cfg.paths = p
+    if "seed" in data:
+        if not isinstance(data["seed"], int) or isinstance(data["seed"], bool) or data["seed"] < 0:
+            raise ConfigError(f"{source}: 'seed' must be a non-negative integer, got {data['seed']!r}")
+        cfg.seed = data["seed"]
+    if "policies" in data:
+        pol = data["policies"]
+        if not isinstance(pol, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in pol.items()
+        ):
+            raise ConfigError(f"{source}: 'policies' must map a family to a policy name")
+        cfg.policies = dict(pol)
+    if "plugins" in data:
+        pl = data["plugins"]
+        if not isinstance(pl, list) or not all(isinstance(x, str) for x in pl):
+            raise ConfigError(f"{source}: 'plugins' must be a list of module names")
+        cfg.plugins = pl
+    return cfg
+
+
+def load(start: Path | None = None) -> Config:
+    """The configuration of the nearest ``vmcore.yaml`` or pyproject.toml with ``[tool.vmcore]``."""
+    here = (start or Path.cwd()).resolve()
+    for d in (here, *here.parents):
+        y = d / "vmcore.yaml"
+        if y.is_file():
+            try:
+                data = yaml.safe_load(y.read_text(encoding="utf-8"))
+            except yaml.YAMLError as e:
+                raise ConfigError(f"{y}: not valid YAML: {e}") from None
+            return _check(data, str(y))
+        t = d / "pyproject.toml"
+        if t.is_file():
+            try:
+                doc = tomllib.loads(t.read_text(encoding="utf-8"))
+            except tomllib.TOMLDecodeError as e:
+                raise ConfigError(f"{t}: not valid TOML: {e}") from None
+            tool = doc.get("tool", {})
+            if isinstance(tool, dict) and "vmcore" in tool:
+                return _check(tool["vmcore"], f"{t} [tool.vmcore]")
+    return Config()

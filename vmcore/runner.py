@@ -1,0 +1,400 @@
+"""``vmcore test``: collect .vms files, run their scenarios, report like pytest."""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import sys
+import tempfile
+import time
+import xml.etree.ElementTree as ET
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+import pluggy
+
+from vmcore.dsl.compiler import CompiledScenario, Compiler
+from vmcore.dsl.errors import VmsError
+from vmcore.dsl.parser import number
+from vmcore.engine.explore import STRATEGIES, Exploration, explore, judge
+from vmcore.engine.sim import Scheduler
+from vmcore.errors import VmcoreError
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+class UsageError(VmcoreError):
+    """Bad command-line input."""
+
+
+def collect(paths: Sequence[str]) -> list[Path]:
+    """The .vms files under ``paths`` (files as given, directories recursively, sorted)."""
+    out: list[Path] = []
+    for p in paths:
+        path = Path(p)
+        if path.is_dir():
+            out += sorted(x for x in path.rglob("*.vms") if x.is_file())
+        elif path.is_file():
+            out.append(path)
+        else:
+            raise UsageError(f"file or directory not found: {p}")
+    seen: set[Path] = set()
+    uniq = []
+    for f in out:
+        r = f.resolve()
+        if r not in seen:
+            seen.add(r)
+            uniq.append(f)
+    return uniq
+
+
+_POLICY = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*=\s*([A-Za-z0-9_.-]+)\s*(?:\((.*)\))?\s*$")
+
+
+def parse_value(text: str) -> Any:
+    t = text.strip()
+    if t in ("true", "false"):
+        return t == "true"
+    if len(t) >= 2 and t[0] == t[-1] == '"':
+        return t[1:-1]
+    try:
+        return number(t)[1]
+    except ValueError:
+        return t
+
+
+def parse_policy(spec: str) -> tuple[str, str, dict[str, Any]]:
+    """``FAMILY=NAME`` or ``FAMILY=NAME(k=v, ...)``."""
+    m = _POLICY.match(spec)
+    if m is None:
+        raise UsageError(f"--policy {spec!r}: expected FAMILY=NAME or FAMILY=NAME(k=v, ...)")
+    family, name, args = m.groups()
+    params: dict[str, Any] = {}
+    if args:
+        for part in args.split(","):
+            if not part.strip():
+                continue
+            k, eq, v = part.partition("=")
+            if not eq:
+                raise UsageError(f"--policy {spec!r}: parameter {part.strip()!r} needs k=v")
+            params[k.strip()] = parse_value(v)
+    return family, name, params
+
+
+def keyword_matcher(expr: str) -> Callable[[str], bool]:
+    """pytest-style ``-k``: substrings combined with and, or, not and parentheses."""
+    tokens: list[str] = re.findall(r"\(|\)|[^\s()]+", expr)
+    pos = 0
+
+    def peek() -> str | None:
+        return tokens[pos] if pos < len(tokens) else None
+
+    def take() -> str:
+        nonlocal pos
+        pos += 1
+        return tokens[pos - 1]
+
+    def orx() -> Callable[[str], bool]:
+        left = andx()
+        while peek() == "or":
+            take()
+            right = andx()
+            left = (lambda a, b: lambda s: a(s) or b(s))(left, right)
+        return left
+
+    def andx() -> Callable[[str], bool]:
+        left = notx()
+        while peek() == "and":
+            take()
+            right = notx()
+            left = (lambda a, b: lambda s: a(s) and b(s))(left, right)
+        return left
+
+    def notx() -> Callable[[str], bool]:
+        if peek() == "not":
+            take()
+            inner = notx()
+            return lambda s: not inner(s)
+        if peek() == "(":
+            take()
+            inner = orx()
+            if peek() != ")":
+                raise UsageError(f"-k {expr!r}: missing ')'")
+            take()
+            return inner
+        t = peek()
+        if t is None or t in ("and", "or", ")"):
+            raise UsageError(f"-k {expr!r}: expected a word at {t or 'the end'}")
+        word = take().lower()
+        return lambda s: word in s.lower()
+
+    fn = orx()
+    if pos != len(tokens):
+        raise UsageError(f"-k {expr!r}: unexpected {tokens[pos]!r}")
+    return fn
+
+
+@dataclass
+class Report:
+    """The outcome of one scenario id."""
+
+    scenario: CompiledScenario
+    status: str
+    """passed, failed or error."""
+    duration: float
+    exploration: Exploration | None = None
+    error: str = ""
+    replay: str = ""
+
+
+@dataclass
+class Options:
+    paths: list[str] = field(default_factory=lambda: ["scenarios"])
+    keyword: str | None = None
+    exitfirst: bool = False
+    verbose: int = 0
+    seed: int = 0
+    policies: list[str] = field(default_factory=list)
+    plugins: list[str] = field(default_factory=list)
+    junitxml: str | None = None
+    durations: int | None = None
+    explore: int | None = None
+    strategy: str | None = None
+    depth: int | None = None
+
+
+class Session:
+    """One ``vmcore test`` run: compile, filter, run, report."""
+
+    def __init__(self, opts: Options, pm: pluggy.PluginManager, out: TextIO = sys.stdout) -> None:
+        self.opts = opts
+        self.pm = pm
+        self.out = out
+        self.reports: list[Report] = []
+        self.errors: list[str] = []
+        self.overrides: dict[str, tuple[str, dict[str, Any]]] = {}
+        for spec in opts.policies:
+            fam, name, params = parse_policy(spec)
+            self.overrides[fam] = (name, params)
+        if opts.strategy is not None and opts.strategy not in STRATEGIES:
+            raise UsageError(f"--strategy {opts.strategy!r}: choose one of {', '.join(STRATEGIES)}")
+
+    def write(self, s: str = "") -> None:
+        self.out.write(s + "\n")
+        self.out.flush()
+
+    def compile(self) -> list[CompiledScenario]:
+        comp = Compiler(self.pm)
+        paths: list[str] = []
+        wanted: dict[Path, set[str]] = {}
+        for p in self.opts.paths:
+            file, sep, name = p.partition("::")
+            paths.append(file)
+            if sep:
+                wanted.setdefault(Path(file).resolve(), set()).add(name)
+        items: list[CompiledScenario] = []
+        for f in collect(paths):
+            try:
+                compiled = comp.compile_path(f)
+            except VmsError as e:
+                self.errors.append(str(e))
+                continue
+            names = wanted.get(f.resolve())
+            if names is not None:
+                compiled = [c for c in compiled if c.id.split("::", 1)[1] in names]
+                if not compiled:
+                    self.errors.append(f"{f}: no scenario {' or '.join(sorted(names))!r}")
+            items += compiled
+        if self.opts.keyword:
+            match = keyword_matcher(self.opts.keyword)
+            items = [i for i in items if match(i.id)]
+        return items
+
+    def replay_command(self, item: CompiledScenario) -> str:
+        parts = ["vmcore", "test", f"{item.path}::{item.id.split('::', 1)[1]}", "--seed", str(self.opts.seed)]
+        for spec in self.opts.policies:
+            parts += ["--policy", spec]
+        for p in self.opts.plugins:
+            parts += ["-p", p]
+        return " ".join(shlex.quote(p) for p in parts)
+
+    def run_one(self, item: CompiledScenario) -> Report:
+        t0 = time.perf_counter()
+        plan = item.explore
+        runs = self.opts.explore or (plan.runs if plan else 1)
+        strategy = self.opts.strategy or (plan.strategy if plan else "random")
+        depth = self.opts.depth if self.opts.depth is not None else (plan.depth if plan else 2)
+
+        def build(sched: Scheduler | None) -> Any:
+            return item.build(self.pm, self.overrides, scheduler=sched)
+
+        try:
+            if runs <= 1 and not (self.opts.explore or plan):
+                r = build(None).run()
+                ex = judge([r])
+            else:
+                ex = explore(build, runs, strategy, depth, seed=self.opts.seed)
+        except VmcoreError as e:
+            return Report(
+                item, "error", time.perf_counter() - t0, error=str(e), replay=self.replay_command(item)
+            )
+        status = "passed" if ex.passed else "failed"
+        return Report(item, status, time.perf_counter() - t0, ex, replay=self.replay_command(item))
+
+    def run(self) -> int:
+        t0 = time.perf_counter()
+        items = self.compile()
+        nfiles = len({i.path for i in items})
+        self.write(f"vmcore test: {len(items)} scenario(s) from {nfiles} file(s), seed {self.opts.seed}")
+        names = sorted(
+            n for n in (self.pm.get_name(p) for p in self.pm.get_plugins()) if n and n != "vmcore.policies"
+        )
+        if names:
+            self.write(f"plugins: {', '.join(names)}")
+        for e in self.errors:
+            self.write(e)
+        interrupted = False
+        try:
+            for item in items:
+                rep = self.run_one(item)
+                self.reports.append(rep)
+                self._line(rep)
+                if self.opts.exitfirst and rep.status != "passed":
+                    break
+        except KeyboardInterrupt:
+            interrupted = True
+            self.write("\ninterrupted: the summary so far follows")
+        self._failures()
+        if self.opts.durations is not None:
+            self._durations()
+        dt = time.perf_counter() - t0
+        self._summary(dt)
+        if self.opts.junitxml:
+            write_junit(self.opts.junitxml, self.reports, self.errors, dt)
+        if interrupted:
+            return EXIT_INTERRUPTED
+        if self.errors:
+            return EXIT_USAGE
+        return EXIT_OK if all(r.status == "passed" for r in self.reports) else EXIT_FAILED
+
+    def _line(self, rep: Report) -> None:
+        if self.opts.verbose < 0 and rep.status == "passed":
+            return
+        extra = ""
+        ex = rep.exploration
+        if ex is not None and ex.runs > 1:
+            extra = f" ({ex.runs} schedules, {ex.strategy}"
+            if ex.exhausted is not None:
+                extra += ", space exhausted" if ex.exhausted else ", space not exhausted"
+            extra += ")"
+        self.write(f"{rep.scenario.id} {rep.status.upper()}{extra}")
+        if self.opts.verbose > 0 and ex is not None:
+            for o in ex.outcomes:
+                mark = "ok  " if o.passed else "FAIL"
+                self.write(f"    {mark} expect {o.expectation} (line {o.expectation.line}): {o.why}")
+
+    def _failures(self) -> None:
+        bad = [r for r in self.reports if r.status != "passed"]
+        if not bad:
+            return
+        self.write("")
+        self.write("=" * 30 + " FAILURES " + "=" * 30)
+        for r in bad:
+            self.write(f"___ {r.scenario.id} ___")
+            if r.status == "error":
+                self.write(f"error: {r.error}")
+            ex = r.exploration
+            if ex is not None:
+                for o in ex.outcomes:
+                    if not o.passed:
+                        self.write(f"{r.scenario.path}:{o.expectation.line}: expect {o.expectation}")
+                        self.write(f"    {o.why}")
+                        if ex.runs > 1:
+                            sched = ex.decisive.get(o.expectation.line, 0)
+                            kind = (
+                                "in no explored schedule" if o.expectation.negate else f"in schedule {sched}"
+                            )
+                            self.write(f"    (violated {kind} of {ex.runs})")
+                for f in ex.failures:
+                    self.write(f"{r.scenario.path}:{r.scenario.line}: {f}")
+                res = ex.interesting
+                last = res.log[-25:]
+                if last:
+                    self.write("event log (last events):")
+                    self.write(res.monitor.format_log(last))
+            self.write(f"replay: {r.replay}")
+            self.write("")
+
+    def _durations(self) -> None:
+        n = self.opts.durations or len(self.reports)
+        slow = sorted(self.reports, key=lambda r: -r.duration)[:n]
+        self.write("=" * 25 + f" slowest {len(slow)} durations " + "=" * 25)
+        for r in slow:
+            self.write(f"{r.duration:8.3f}s {r.scenario.id}")
+
+    def _summary(self, dt: float) -> None:
+        passed = sum(r.status == "passed" for r in self.reports)
+        failed = sum(r.status == "failed" for r in self.reports)
+        errors = sum(r.status == "error" for r in self.reports) + len(self.errors)
+        parts = [f"{passed} passed", f"{failed} failed"]
+        if errors:
+            parts.append(f"{errors} error{'s' if errors != 1 else ''}")
+        self.write(f"{', '.join(parts)} in {dt:.2f}s")
+
+
+def atomic_write(path: str, data: bytes) -> None:
+    """Write via a temporary file and rename, so a reader never sees half a file."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=str(target.parent))
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_junit(path: str, reports: Iterable[Report], errors: list[str], dt: float) -> None:
+    reports = list(reports)
+    suite = ET.Element(
+        "testsuite",
+        name="vmcore",
+        tests=str(len(reports) + len(errors)),
+        failures=str(sum(r.status == "failed" for r in reports)),
+        errors=str(sum(r.status == "error" for r in reports) + len(errors)),
+        time=f"{dt:.3f}",
+    )
+    for r in reports:
+        file_part, _, name = r.scenario.id.partition("::")
+        case = ET.SubElement(
+            suite,
+            "testcase",
+            classname=file_part,
+            name=name,
+            file=r.scenario.path,
+            line=str(r.scenario.line),
+            time=f"{r.duration:.3f}",
+        )
+        if r.status == "failed" and r.exploration is not None:
+            msg = "; ".join(
+                f"expect {o.expectation}: {o.why}" for o in r.exploration.outcomes if not o.passed
+            )
+            msg = msg or "; ".join(r.exploration.failures)
+            fail = ET.SubElement(case, "failure", message=msg)
+            fail.text = f"{msg}\nreplay: {r.replay}"
+        elif r.status == "error":
+            err = ET.SubElement(case, "error", message=r.error.splitlines()[0] if r.error else "error")
+            err.text = r.error
+    for e in errors:
+        case = ET.SubElement(suite, "testcase", classname="collection", name=e.splitlines()[0][:80])
+        err = ET.SubElement(case, "error", message=e.splitlines()[0])
+        err.text = e
+    atomic_write(path, ET.tostring(suite, encoding="utf-8", xml_declaration=True))
