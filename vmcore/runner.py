@@ -22,6 +22,9 @@ from vmcore.dsl.parser import number
 from vmcore.engine.explore import STRATEGIES, Exploration, explore, judge
 from vmcore.engine.sim import Scheduler
 from vmcore.errors import VmcoreError
+from vmcore.plugins import did_you_mean as plugin_did_you_mean
+from vmcore.plugins import policy_classes
+from vmcore.policies import PolicyError
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -182,8 +185,39 @@ class Session:
         for spec in opts.policies:
             fam, name, params = parse_policy(spec)
             self.overrides[fam] = (name, params)
+        self._check_overrides()
         if opts.strategy is not None and opts.strategy not in STRATEGIES:
             raise UsageError(f"--strategy {opts.strategy!r}: choose one of {', '.join(STRATEGIES)}")
+        # Checked here so that a bad number is a usage error (exit 2), not a crash per scenario.
+        if opts.explore is not None and opts.explore < 1:
+            raise UsageError(f"--explore {opts.explore}: the number of schedules must be at least 1")
+        if opts.depth is not None and opts.depth < 0:
+            raise UsageError(f"--depth {opts.depth}: must be 0 or more")
+
+    def _check_overrides(self) -> None:
+        """Validate --policy and configured policies before anything runs.
+
+        Why: an unknown family used to be ignored silently, and an unknown name or parameter
+        turned every scenario into an ERROR (exit 1); both are usage errors (exit 2) that
+        name what is known, like an unknown policy in a .vms file.
+        """
+        table = policy_classes(self.pm)
+        for fam, (name, params) in self.overrides.items():
+            if fam not in table:
+                raise UsageError(
+                    f"--policy {fam}={name}: unknown policy family {fam!r}{plugin_did_you_mean(fam, table)} "
+                    f"(known: {', '.join(table)})"
+                )
+            cls = table[fam].get(name)
+            if cls is None:
+                raise UsageError(
+                    f"--policy {fam}={name}: unknown {fam} policy {name!r}"
+                    f"{plugin_did_you_mean(name, table[fam])} (known: {', '.join(table[fam])})"
+                )
+            try:
+                cls(**params)
+            except PolicyError as e:
+                raise UsageError(f"--policy {fam}={name}: {e}") from None
 
     def write(self, s: str = "") -> None:
         self.out.write(s + "\n")
@@ -222,24 +256,28 @@ class Session:
             parts += ["--policy", spec]
         for p in self.opts.plugins:
             parts += ["-p", p]
+        # Why: an exploration asked for on the command line must be part of the replay, or
+        # the replayed run is a single schedule that may not fail the same way.
+        if self.opts.explore is not None:
+            parts += ["--explore", str(self.opts.explore)]
+        if self.opts.strategy is not None:
+            parts += ["--strategy", self.opts.strategy]
+        if self.opts.depth is not None:
+            parts += ["--depth", str(self.opts.depth)]
         return " ".join(shlex.quote(p) for p in parts)
 
     def run_one(self, item: CompiledScenario) -> Report:
         t0 = time.perf_counter()
-        plan = item.explore
-        runs = self.opts.explore or (plan.runs if plan else 1)
-        strategy = self.opts.strategy or (plan.strategy if plan else "random")
-        depth = self.opts.depth if self.opts.depth is not None else (plan.depth if plan else 2)
-
-        def build(sched: Scheduler | None) -> Any:
-            return item.build(self.pm, self.overrides, scheduler=sched)
-
         try:
-            if runs <= 1 and not (self.opts.explore or plan):
-                r = build(None).run()
-                ex = judge([r])
-            else:
-                ex = explore(build, runs, strategy, depth, seed=self.opts.seed)
+            ex = run_compiled(
+                item,
+                self.pm,
+                self.overrides,
+                self.opts.seed,
+                self.opts.explore,
+                self.opts.strategy,
+                self.opts.depth,
+            )
         except VmcoreError as e:
             return Report(
                 item, "error", time.perf_counter() - t0, error=str(e), replay=self.replay_command(item)
@@ -309,25 +347,8 @@ class Session:
             self.write(f"___ {r.scenario.id} ___")
             if r.status == "error":
                 self.write(f"error: {r.error}")
-            ex = r.exploration
-            if ex is not None:
-                for o in ex.outcomes:
-                    if not o.passed:
-                        self.write(f"{r.scenario.path}:{o.expectation.line}: expect {o.expectation}")
-                        self.write(f"    {o.why}")
-                        if ex.runs > 1:
-                            sched = ex.decisive.get(o.expectation.line, 0)
-                            kind = (
-                                "in no explored schedule" if o.expectation.negate else f"in schedule {sched}"
-                            )
-                            self.write(f"    (violated {kind} of {ex.runs})")
-                for f in ex.failures:
-                    self.write(f"{r.scenario.path}:{r.scenario.line}: {f}")
-                res = ex.interesting
-                last = res.log[-25:]
-                if last:
-                    self.write("event log (last events):")
-                    self.write(res.monitor.format_log(last))
+            if r.exploration is not None:
+                self.write(failure_text(r.scenario, r.exploration))
             self.write(f"replay: {r.replay}")
             self.write("")
 
@@ -346,6 +367,49 @@ class Session:
         if errors:
             parts.append(f"{errors} error{'s' if errors != 1 else ''}")
         self.write(f"{', '.join(parts)} in {dt:.2f}s")
+
+
+def run_compiled(
+    item: CompiledScenario,
+    pm: pluggy.PluginManager,
+    overrides: dict[str, tuple[str, dict[str, Any]]] | None = None,
+    seed: int = 0,
+    runs: int | None = None,
+    strategy: str | None = None,
+    depth: int | None = None,
+) -> Exploration:
+    """Run one compiled scenario: once, or explored when it (or the caller) asks for it."""
+    plan = item.explore
+    n = runs or (plan.runs if plan else 1)
+    strat = strategy or (plan.strategy if plan else "random")
+    d = depth if depth is not None else (plan.depth if plan else 2)
+
+    def build(sched: Scheduler | None) -> Any:
+        return item.build(pm, overrides or {}, scheduler=sched)
+
+    if n <= 1 and not (runs or plan):
+        return judge([build(None).run()])
+    return explore(build, n, strat, d, seed=seed)
+
+
+def failure_text(item: CompiledScenario, ex: Exploration, tail: int = 25) -> str:
+    """What failed, where, and the end of the event log of the schedule that decided it."""
+    lines: list[str] = []
+    for o in ex.outcomes:
+        if not o.passed:
+            lines.append(f"{item.path}:{o.expectation.line}: expect {o.expectation}")
+            lines.append(f"    {o.why}")
+            if ex.runs > 1:
+                sched = ex.decisive.get(o.expectation.line, 0)
+                kind = "in no explored schedule" if o.expectation.negate else f"in schedule {sched}"
+                lines.append(f"    (violated {kind} of {ex.runs})")
+    for f in ex.failures:
+        lines.append(f"{item.path}:{item.line}: {f}")
+    last = ex.interesting.log[-tail:]
+    if last:
+        lines.append("event log (last events):")
+        lines.append(ex.interesting.monitor.format_log(last))
+    return "\n".join(lines)
 
 
 def atomic_write(path: str, data: bytes) -> None:

@@ -19,6 +19,7 @@ from vmcore.core.pagetable import (
 )
 from vmcore.core.pool import BlockInfo, Pool, PoolStats
 from vmcore.core.ring import Corruption, Damage, Op, Packet, Ring, RingMode, RingPointers, packet_dw
+from vmcore.core.store import PageStore
 
 __all__ = [
     "PAGE_SIZE",
@@ -35,6 +36,7 @@ __all__ = [
     "NodeKind",
     "Op",
     "Packet",
+    "PageStore",
     "PageTable",
     "Pool",
     "PoolStats",

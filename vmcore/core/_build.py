@@ -12,7 +12,7 @@ from pathlib import Path
 from cffi import FFI
 
 HERE = Path(__file__).resolve().parent
-SOURCES = ["pt.c", "fence.c", "wfg.c", "ring.c", "pool.c"]
+SOURCES = ["pt.c", "fence.c", "wfg.c", "ring.c", "pool.c", "store.c"]
 
 
 def _cdef_text() -> str:

@@ -298,6 +298,34 @@ vmc_status vmc_pool_stats(const vmc_pool *p, uint64_t *size, uint64_t *free_byte
                           uint64_t *largest_free, uint64_t *pinned_bytes,
                           uint32_t *fragmentation_ppm);
 
+/* ---- page store (store.c) --------------------------------------------- */
+/* One 64-bit value per simulated 4 KiB page of physical memory: the data oracle behind
+ * `reads V`.  Memory is added as regions of pages (all 0 when added); values move in
+ * bulk calls, never one Python call per page. */
+#define VMC_STORE_MAX_REGIONS 1048576
+
+typedef struct vmc_store vmc_store;
+
+vmc_status vmc_store_create(vmc_store **out);
+vmc_status vmc_store_destroy(vmc_store *s);
+/* Add [base, base + npages pages); it must not overlap an existing region. */
+vmc_status vmc_store_add_region(vmc_store *s, uint64_t base, uint64_t npages);
+vmc_status vmc_store_fill(vmc_store *s, uint64_t phys, uint64_t npages, uint64_t value);
+vmc_status vmc_store_copy(vmc_store *s, uint64_t src, uint64_t dst, uint64_t npages);
+vmc_status vmc_store_get(const vmc_store *s, uint64_t phys, uint64_t *value);
+/* *mismatch = index of the first page whose value is not `value` (npages when none);
+ * *seen = the value found there. */
+vmc_status vmc_store_check(const vmc_store *s, uint64_t phys, uint64_t npages, uint64_t value,
+                           uint64_t *mismatch, uint64_t *seen);
+/* A GPU access through the VM's PTEs: write `value` into the page each valid PTE of the
+ * range points to (pages without a valid PTE are skipped; *written counts the others). */
+vmc_status vmc_vm_store_write(const vmc_vm *vm, vmc_store *s, uint64_t va, uint64_t npages,
+                              uint64_t value, uint64_t *written);
+/* Copy page values from src_va to dst_va through the VM's PTEs (both must translate;
+ * pages where either does not are skipped). */
+vmc_status vmc_vm_store_copy(const vmc_vm *vm, vmc_store *s, uint64_t src_va, uint64_t dst_va,
+                             uint64_t npages, uint64_t *copied);
+
 /* cdef-end */
 
 #endif

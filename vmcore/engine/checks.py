@@ -178,7 +178,9 @@ def state_predicate(p: Predicate, st: RunState) -> Verdict:
         ok = OPS[op](value, n)
         return Verdict(ok, f"{name} is {value:g}")
     if k == "reads":
-        raise KeyError("reads")
+        va, size, pname, value = int(str(a[0])), int(str(a[1])), str(a[2]), int(str(a[3]))
+        ok, why = sysm.values_at(sysm.processes[pname], va, size, value)
+        return Verdict(ok, why)
     raise KeyError(k)
 
 

@@ -9,7 +9,7 @@ never reused, so a PTE still pointing at freed system pages is always detectable
 
 from __future__ import annotations
 
-from vmcore.core import Pool
+from vmcore.core import PageStore, Pool
 from vmcore.engine.model import PAGE, Domain, Gpu, Placement
 
 SYSTEM_BASE = 1 << 44
@@ -22,15 +22,17 @@ def vram_base(gpu: Gpu) -> int:
 class SystemMemory:
     """System RAM and GTT addresses: a bump allocator (addresses never reused)."""
 
-    def __init__(self) -> None:
+    def __init__(self, store: PageStore) -> None:
         self.next = SYSTEM_BASE
         self.live = 0
+        self.store = store
 
     def alloc(self, size: int, domain: Domain = Domain.SYSTEM) -> Placement:
         size = (size + PAGE - 1) // PAGE * PAGE
         base = self.next
         self.next += size
         self.live += size
+        self.store.add_region(base, size // PAGE)  # new pages read 0
         return Placement(domain, None, [(0, base, size)], None)
 
     def free(self, place: Placement) -> None:

@@ -291,6 +291,8 @@ class Access:
     size: int
     write: bool
     value: int = 1
+    src: int | None = None
+    """For the destination of ``copies``: the VA the values are read from."""
 
 
 @dataclass(eq=False)

@@ -421,7 +421,7 @@ class Scenario:
                 system.submit_job(self._job(system, a))
             elif k == "cpu":
                 yield from system.cpu_access(
-                    self._proc(system, a["process"]), a["addr"], a["size"], a["op"] == "writes"
+                    self._proc(system, a["process"]), a["addr"], a["size"], a["op"] == "writes", a["value"]
                 )
             elif k == "migrate":
                 yield from system.migrate_hint(
@@ -473,7 +473,7 @@ class Scenario:
         if a["copies"] is not None:
             src, size, dst = a["copies"]
             accesses.append(Access(src, size, False))
-            accesses.append(Access(dst, size, True))
+            accesses.append(Access(dst, size, True, src=src))
         for acc in accesses:
             if acc.va % PAGE or acc.size <= 0:
                 raise ScenarioError(f"job {a['name']}: access {acc.va:#x} +{acc.size:#x} is not page aligned")

@@ -21,7 +21,7 @@ from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from typing import Any
 
-from vmcore.core import FenceKind, NodeKind, PageTable, Pool, Ring, RingMode
+from vmcore.core import FenceKind, NodeKind, PageStore, PageTable, Pool, Ring, RingMode
 from vmcore.core.pagetable import ENTRIES_PER_PT, Invalidate, Level, Pte, WalkReason
 from vmcore.core.ring import Op
 from vmcore.decisions import (
@@ -148,7 +148,8 @@ class System:
         self.processes: dict[str, Process] = {}
         self.bos: dict[str, Bo] = {}
         self.jobs: dict[str, Job] = {}
-        self.sysmem = SystemMemory()
+        self.store = PageStore()
+        self.sysmem = SystemMemory(self.store)
         self.ih: dict[str, IhRing] = {}
         self.pq: dict[str, PageQueue] = {}
         self.pt_at: dict[int, Bo] = {}
@@ -173,6 +174,7 @@ class System:
         gpu = Gpu(name, vram, gtt, index=len(self.gpus), hive=name)
         gpu.vram = Pool(vram, f"{name}.vram")
         gpu.gtt = Pool(gtt, f"{name}.gtt")
+        self.store.add_region(vram_base(gpu), vram // PAGE)
         for ename, kind, retry, locked in engines:
             gpu.engines[ename] = Engine(ename, EngineKind(kind), gpu, retry=retry, locked=locked)
         if not any(e.kind is EngineKind.SDMA for e in gpu.engines.values()):
@@ -264,7 +266,11 @@ class System:
             return place
         assert gpu.vram is not None
         blocks = pool_alloc(gpu.vram, vram_base(gpu), size, contiguous)
-        return Placement(Domain.VRAM, gpu, blocks, gpu.vram) if blocks is not None else None
+        if blocks is None:
+            return None
+        for _, base, n in blocks:
+            self.store.fill(base, n // PAGE, 0)  # new memory reads 0
+        return Placement(Domain.VRAM, gpu, blocks, gpu.vram)
 
     def free_place(self, place: Placement, why: str) -> None:
         """Give memory back, after checking that no valid PTE still points into it."""
@@ -707,7 +713,9 @@ class System:
                 self.apply_ptepde(pq, *args)
                 yield Sleep(PTE_PACKET_NS)
             elif p.opcode is Op.COPY:
-                yield Sleep(COPY_SETUP_NS + p.body[0] // COPY_BYTES_PER_NS)
+                b = p.body
+                self.store.copy(b[1] | b[2] << 32, b[3] | b[4] << 32, b[0] // PAGE)
+                yield Sleep(COPY_SETUP_NS + b[0] // COPY_BYTES_PER_NS)
             elif p.opcode is Op.FENCE:
                 f = pq.fences.pop(p.body[2], None)
                 if f is not None:
@@ -1153,6 +1161,12 @@ class System:
                 if proc.killed:
                     return
                 idx, walk = vm.pt.scan(acc.va + i * PAGE, npages - i, perms)
+                if idx > 0 and acc.write:
+                    # the pages of this window are written through the PTEs as they are now
+                    if acc.src is not None:
+                        self.store.gpu_copy(vm.pt, acc.src + i * PAGE, acc.va + i * PAGE, idx)
+                    else:
+                        self.store.gpu_write(vm.pt, acc.va + i * PAGE, idx, acc.value)
                 if idx > 0:
                     t_end = start + stalled_for + ((pos + i + idx) * job.takes) // total
                     if t_end > self.sim.now:
@@ -1464,7 +1478,7 @@ class System:
             yield from self.migrate(g, target, fault_path=False, silent=silent, cause="migration worker")
 
     # ================================================================== app-thread statements
-    def cpu_access(self, proc: Process, va: int, size: int, write: bool) -> Gen:
+    def cpu_access(self, proc: Process, va: int, size: int, write: bool, value: int = 1) -> Gen:
         end = va + size
         done: set[int] = set()
         a = va
@@ -1479,6 +1493,10 @@ class System:
                     self.mon.count("cpu_faults")
                     yield Sleep(CPU_FAULT_NS)
                     yield from self.migrate(g, "system", fault_path=False, silent=False, cause="cpu fault")
+            if write:
+                lo, hi = max(a, g.va), min(end, g.va + g.size)
+                for addr, n in g.place.runs(lo - g.va, hi - lo):
+                    self.store.fill(addr, n // PAGE, value)
             a = g.va + g.size
         self.log("app", "cpu", f"{proc.name} {'writes' if write else 'reads'} {va:#x} +{size:#x}")
 
@@ -1545,6 +1563,34 @@ class System:
             while self.post_fault(vm, va & ~(PAGE - 1), write, True, "replayed") is None:
                 self.mon.counters["ih_overflows"] -= 1  # back-pressure here, not a lost fault
                 yield WaitSignal(self.ih[gname].space)
+
+    def values_at(self, proc: Process, va: int, size: int, value: int) -> tuple[bool, str]:
+        """Does every page of [va, va + size) hold ``value`` where the process's data is now?"""
+        a = va
+        end = va + size
+        while a < end:
+            r = proc.range_at(a)
+            if r is not None:
+                g = r.granule_at(a)
+                place, base, span = g.place, g.va, g.size
+            else:
+                hit = next(
+                    ((bo, b) for bo in proc.bos for b in bo.mappings.values() if b <= a < b + bo.size), None
+                )
+                if hit is None or hit[0].place is None:
+                    return False, f"{a:#x} of {proc.name} is in no svm range or mapped BO"
+                place, base, span = hit[0].place, hit[1], hit[0].size
+            hi = min(end, base + span)
+            off = a - base
+            for addr, n in place.runs(off, hi - a):
+                idx, seen = self.store.check(addr, n // PAGE, value)
+                if idx < n // PAGE:
+                    return (
+                        False,
+                        f"{a + (addr - place.address_of(off)) + idx * PAGE:#x} of {proc.name} reads {seen}",
+                    )
+            a = hi
+        return True, f"{va:#x} +{size:#x} of {proc.name} reads {value}"
 
     # ================================================================== kill and teardown
     def kill(self, proc: Process, reason: str) -> None:
@@ -1654,6 +1700,7 @@ class System:
         return out
 
     def close(self) -> None:
+        self.store.close()
         for proc in self.processes.values():
             for vm in proc.vms.values():
                 vm.pt.close()
