@@ -205,19 +205,19 @@ class Session:
         for fam, (name, params) in self.overrides.items():
             if fam not in table:
                 raise UsageError(
-                    f"--policy {fam}={name}: unknown policy family {fam!r}{plugin_did_you_mean(fam, table)} "
+                    f"policy {fam}={name} (--policy or configuration): unknown policy family {fam!r}{plugin_did_you_mean(fam, table)} "
                     f"(known: {', '.join(table)})"
                 )
             cls = table[fam].get(name)
             if cls is None:
                 raise UsageError(
-                    f"--policy {fam}={name}: unknown {fam} policy {name!r}"
+                    f"policy {fam}={name} (--policy or configuration): unknown {fam} policy {name!r}"
                     f"{plugin_did_you_mean(name, table[fam])} (known: {', '.join(table[fam])})"
                 )
             try:
                 cls(**params)
             except PolicyError as e:
-                raise UsageError(f"--policy {fam}={name}: {e}") from None
+                raise UsageError(f"policy {fam}={name} (--policy or configuration): {e}") from None
 
     def write(self, s: str = "") -> None:
         self.out.write(s + "\n")

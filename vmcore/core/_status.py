@@ -98,6 +98,8 @@ def check(status: int, op: str, detail: str | None = None, /, **args: object) ->
 
 def uint(op: str, name: str, value: object, bits: int = 64) -> int:
     """Validate that ``value`` fits an unsigned C integer of ``bits`` bits."""
+    if type(value) is int and 0 <= value < (1 << bits):
+        return value  # the common case, kept cheap: this runs on every core call
     if isinstance(value, bool) or not isinstance(value, int):
         raise InvalidArgument(
             f"{op}: {name} must be an integer, got {type(value).__name__} {value!r}",

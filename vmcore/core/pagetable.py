@@ -114,6 +114,15 @@ def _walk(w: Any) -> Walk:
     return Walk(Level(w.level), WalkReason(w.reason), int(w.pte), int(w.phys))
 
 
+def _c_int(value: object) -> int:
+    """``value`` as a C ``int`` argument, or -1 (which no level or mode takes) when it is
+    not an integer or does not fit: the C call then rejects it in its usual order instead
+    of cffi raising OverflowError or TypeError."""
+    if isinstance(value, int) and not isinstance(value, bool) and -(1 << 31) <= value < 1 << 31:
+        return value
+    return -1
+
+
 class PageTable:
     """The page tables of one VM: a root PD (PDB2) and the PD/PT BOs below it.
 
@@ -138,7 +147,8 @@ class PageTable:
     # life cycle -------------------------------------------------------------------
     def close(self) -> None:
         """Destroy the VM's page tables; later calls raise :class:`StateError`."""
-        if self._vm is not None:
+        # getattr: __del__ runs close() even when __init__ raised before _vm was set.
+        if getattr(self, "_vm", None) is not None:
             lib.vmc_vm_destroy(self._vm)
             self._vm = None
 
@@ -188,7 +198,7 @@ class PageTable:
         if isinstance(level, bool) or not isinstance(level, int):
             raise fail(lib.VMC_E_INVAL, op, "level must be a Level", level=level)
         out = ffi.new("uint64_t *")
-        st = lib.vmc_pt_alloc(self._h("alloc"), int(level), va, addr, out)
+        st = lib.vmc_pt_alloc(self._h("alloc"), _c_int(level), va, addr, out)
         if st == lib.VMC_E_INVAL:
             raise fail(st, op, f"level={level} is not one of PDB1, PDB0, PTB", level=level)
         check(st, op, level=level, va=va, addr=addr)
@@ -215,9 +225,11 @@ class PageTable:
         op = "PageTable.lookup"
         uint(op, "va", va)
         out = ffi.new("uint64_t *")
-        st = lib.vmc_pt_lookup(self._h("lookup"), int(level), va, out)
+        st = lib.vmc_pt_lookup(self._h("lookup"), _c_int(level), va, out)
         if st == lib.VMC_E_MISSING:
             return None
+        if st == lib.VMC_E_INVAL:
+            raise fail(st, op, f"level={level!r} is not a Level", level=level)
         check(st, op, level=level, va=va)
         return int(out[0])
 
@@ -277,6 +289,19 @@ class PageTable:
         st = lib.vmc_vm_map(self._h("map"), va, npages, int(flags), phys)
         if st == lib.VMC_E_INVAL:
             raise fail(st, op, f"flags={int(flags):#x} holds bits a mapping may not set", flags=flags)
+        end = npages * PAGE_SIZE
+        if st == lib.VMC_E_RANGE and va + end <= VA_LIMIT < phys + end and phys < VA_LIMIT:
+            # the VA range fits, so it is the physical range that runs off the end; the
+            # generic message would blame va
+            raise fail(
+                st,
+                op,
+                f"phys={phys:#x} with npages={npages} ends at {phys + end:#x}, "
+                "past the 48-bit address space (0x1_0000_0000_0000)",
+                va=va,
+                npages=npages,
+                phys=phys,
+            )
         check(st, op, va=va, npages=npages, phys=phys)
 
     def unmap(self, va: int, npages: int) -> None:
@@ -291,7 +316,7 @@ class PageTable:
         op = "PageTable.invalidate"
         uint(op, "va", va)
         uint(op, "npages", npages)
-        st = lib.vmc_vm_invalidate(self._h("invalidate"), va, npages, int(mode))
+        st = lib.vmc_vm_invalidate(self._h("invalidate"), va, npages, _c_int(mode))
         if st == lib.VMC_E_INVAL:
             raise fail(st, op, f"mode={mode!r} is not an Invalidate mode", mode=mode)
         check(st, op, va=va, npages=npages)
@@ -312,7 +337,10 @@ class PageTable:
         op = "PageTable.walk"
         uint(op, "va", va)
         uint(op, "perms", int(perms))
-        check(lib.vmc_vm_walk(self._h("walk"), va, int(perms), self._walk), op, va=va, perms=perms)
+        st = lib.vmc_vm_walk(self._h("walk"), va, int(perms), self._walk)
+        if st == lib.VMC_E_INVAL:
+            raise fail(st, op, f"perms={int(perms):#x} holds bits other than R/W/X", va=va, perms=perms)
+        check(st, op, va=va, perms=perms)
         return _walk(self._walk)
 
     def scan(self, va: int, npages: int, perms: int = 0) -> tuple[int, Walk]:
@@ -325,13 +353,10 @@ class PageTable:
         uint(op, "npages", npages)
         uint(op, "perms", int(perms))
         idx = ffi.new("uint64_t *")
-        check(
-            lib.vmc_vm_scan(self._h("scan"), va, npages, int(perms), idx, self._walk),
-            op,
-            va=va,
-            npages=npages,
-            perms=perms,
-        )
+        st = lib.vmc_vm_scan(self._h("scan"), va, npages, int(perms), idx, self._walk)
+        if st == lib.VMC_E_INVAL:
+            raise fail(st, op, f"perms={int(perms):#x} holds bits other than R/W/X", perms=perms)
+        check(st, op, va=va, npages=npages, perms=perms)
         return int(idx[0]), _walk(self._walk)
 
     def read_ptes(self, va: int, npages: int) -> array[int]:
@@ -359,12 +384,10 @@ class PageTable:
         uint(op, "hi", hi)
         count = ffi.new("uint64_t *")
         first = ffi.new("uint64_t *")
-        check(
-            lib.vmc_vm_find_phys(self._h("find_phys"), lo, hi, int(bool(system)), count, first),
-            op,
-            lo=lo,
-            hi=hi,
-        )
+        st = lib.vmc_vm_find_phys(self._h("find_phys"), lo, hi, int(bool(system)), count, first)
+        if st == lib.VMC_E_INVAL:
+            raise fail(st, op, f"lo={lo:#x} lies above hi={hi:#x}", lo=lo, hi=hi)
+        check(st, op, lo=lo, hi=hi)
         return int(count[0]), int(first[0])
 
     @property
@@ -373,3 +396,20 @@ class PageTable:
         a = ffi.new("uint64_t[3]")
         check(lib.vmc_vm_counters(self._h("counters"), a, a + 1, a + 2), "PageTable.counters")
         return PtCounters(int(a[0]), int(a[1]), int(a[2]))
+
+    def find_phys_in(self, va: int, npages: int, lo: int, hi: int, system: bool) -> tuple[int, int]:
+        """Like :meth:`find_phys`, looking only at the PTEs of [va, va + npages pages)."""
+        op = "PageTable.find_phys_in"
+        uint(op, "va", va)
+        uint(op, "npages", npages)
+        uint(op, "lo", lo)
+        uint(op, "hi", hi)
+        count = ffi.new("uint64_t *")
+        first = ffi.new("uint64_t *")
+        st = lib.vmc_vm_find_phys_in(
+            self._h("find_phys_in"), va, npages, lo, hi, int(bool(system)), count, first
+        )
+        if st == lib.VMC_E_INVAL:
+            raise fail(st, op, f"lo={lo:#x} lies above hi={hi:#x}", lo=lo, hi=hi)
+        check(st, op, va=va, npages=npages, lo=lo, hi=hi)
+        return int(count[0]), int(first[0])

@@ -50,7 +50,8 @@ class Pool:
         self.name = name
 
     def close(self) -> None:
-        if self._p is not None:
+        # getattr: __del__ runs close() even when __init__ raised before _p was set.
+        if getattr(self, "_p", None) is not None:
             lib.vmc_pool_destroy(self._p)
             self._p = None
 

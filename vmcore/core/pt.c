@@ -526,13 +526,20 @@ typedef struct {
 static void protect_chunk(vmc_vm *vm, pt_node *ptb, unsigned first, unsigned cnt, uint64_t page,
                           void *arg)
 {
-    (void)vm;
     (void)page;
     const protect_arg *p = arg;
     uint64_t *e = ptb->entries + first;
-    for (unsigned i = 0; i < cnt; i++)
-        if (pte_is_mapped(e[i]))
-            e[i] = (e[i] & ~(uint64_t)PT_PERMS) | p->perms;
+    uint32_t lost = 0;
+    for (unsigned i = 0; i < cnt; i++) {
+        if (!pte_is_mapped(e[i]))
+            continue;
+        e[i] = (e[i] & ~(uint64_t)PT_PERMS) | p->perms;
+        /* Dropping every permission from a SYSTEM|SNOOPED mapping of address 0 yields
+         * exactly the silent-retry encoding, which is not mapped: keep the counts true. */
+        lost += !pte_is_mapped(e[i]);
+    }
+    ptb->count -= lost;
+    vm->mapped -= lost;
 }
 
 vmc_status vmc_vm_protect(vmc_vm *vm, uint64_t va, uint64_t npages, uint64_t perms)
@@ -694,5 +701,42 @@ vmc_status vmc_vm_counters(const vmc_vm *vm, uint64_t *valid_ptes, uint64_t *res
     *valid_ptes = vm->mapped;
     *resident_pts = vm->resident;
     *bytes_used = vm->resident * (uint64_t)VMC_ENTRIES_PER_PT * sizeof(uint64_t);
+    return VMC_OK;
+}
+
+vmc_status vmc_vm_find_phys_in(const vmc_vm *vm, uint64_t va, uint64_t npages, uint64_t lo, uint64_t hi,
+                               int system, uint64_t *count, uint64_t *first_va)
+{
+    if (!vm || !count || !first_va || lo > hi || (system != 0 && system != 1))
+        return VMC_E_INVAL;
+    int st = check_range(va, npages);
+    if (st)
+        return st;
+    uint64_t c = 0, first = 0;
+    uint64_t page = 0;
+    while (page < npages) {
+        uint64_t a = va + (page << VMC_PAGE_SHIFT);
+        unsigned idx = entry_index(VMC_LEVEL_PTB, a);
+        uint64_t cnt = VMC_ENTRIES_PER_PT - idx;
+        if (cnt > npages - page)
+            cnt = npages - page;
+        const pt_node *n = descend(vm, a, VMC_LEVEL_PTB);
+        if (n->level == VMC_LEVEL_PTB && n->count) {
+            for (uint64_t i = 0; i < cnt; i++) {
+                uint64_t pte = n->entries[idx + i];
+                if (!pte_is_mapped(pte))
+                    continue;
+                uint64_t p = pte & VMC_PTE_ADDR_MASK;
+                if (p < lo || p >= hi || (int)((pte & VMC_PTE_SYSTEM) != 0) != system)
+                    continue;
+                if (!c)
+                    first = a + (i << VMC_PAGE_SHIFT);
+                c++;
+            }
+        }
+        page += cnt;
+    }
+    *count = c;
+    *first_va = first;
     return VMC_OK;
 }

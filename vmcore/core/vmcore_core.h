@@ -149,6 +149,10 @@ vmc_status vmc_vm_read_ptes(const vmc_vm *vm, uint64_t va, uint64_t npages, uint
  * [lo, hi) and whose SYSTEM bit equals `system`; *first_va is the lowest such VA. */
 vmc_status vmc_vm_find_phys(const vmc_vm *vm, uint64_t lo, uint64_t hi, int system,
                             uint64_t *count, uint64_t *first_va);
+/* The same, looking only at the PTEs of [va, va + npages pages): what a check after
+ * freeing the memory of one object (mapped at known VAs) needs, in O(npages). */
+vmc_status vmc_vm_find_phys_in(const vmc_vm *vm, uint64_t va, uint64_t npages, uint64_t lo, uint64_t hi,
+                               int system, uint64_t *count, uint64_t *first_va);
 /* Counters. */
 vmc_status vmc_vm_counters(const vmc_vm *vm, uint64_t *valid_ptes, uint64_t *resident_pts,
                            uint64_t *bytes_used);

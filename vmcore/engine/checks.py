@@ -40,6 +40,7 @@ METRICS = (
     "vram_fragmentation",
     "ring_occupancy_max",
     "ih_overflows",
+    "alloc_failures",
 )
 
 OPS: dict[str, Callable[[float, float], bool]] = {

@@ -225,6 +225,12 @@ class SvmRange:
         return self.start + self.size
 
     def granule_at(self, va: int) -> Granule:
+        # granules are cut at multiples of the granularity: try the arithmetic first
+        i = va // self.granularity - self.start // self.granularity
+        if 0 <= i < len(self.granules):
+            g = self.granules[i]
+            if g.va <= va < g.va + g.size:
+                return g
         i = bisect.bisect_right(self.granules, va, key=lambda g: g.va) - 1
         if i >= 0:
             g = self.granules[i]

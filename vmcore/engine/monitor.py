@@ -54,6 +54,7 @@ class Monitor:
             "pt_allocations": 0,
             "ring_occupancy_max": 0,
             "ih_overflows": 0,
+            "alloc_failures": 0,
         }
     )
     observer: Callable[[int, str, str, str], None] | None = None

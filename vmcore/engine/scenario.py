@@ -146,8 +146,10 @@ class Scenario:
         max_events: int = 2_000_000,
         max_time: int = 10 * 10**9,
         scheduler: Scheduler | None = None,
+        keep_log: bool = True,
     ) -> None:
         self.name = name
+        self.keep_log = keep_log
         self.seed = seed
         self.pm = plugins or plugin_manager(entry_points=False)
         self.max_events = max_events
@@ -295,7 +297,7 @@ class Scenario:
     def run(self) -> Result:
         """Run the scenario once (one schedule) and judge its expectations."""
         policies = ActivePolicies(self.pm, self.choices)
-        mon = Monitor()
+        mon = Monitor(keep_log=self.keep_log)
         if policies.has_observers:
             mon.observer = policies.event
         sim = Sim(self.scheduler, max_events=self.max_events, max_time=self.max_time)
@@ -358,6 +360,8 @@ class Scenario:
                 if pending_faults:
                     what.append(f"fault(s) at {', '.join(pending_faults)} never resolved")
                 st.stalls.append("stall: nothing runnable while " + " and ".join(what))
+        for msg in system.ring_damage():
+            st.ring_damage.append(Finding("ring", sim.now, msg))
         held_by_deadlock = {n for cyc in sim.deadlocks for n in cyc}
         for leak in system.leaks():
             pname = leak.split(":", 1)[0]

@@ -84,6 +84,8 @@ DIRECT_WRITER = 2
 ECANCELED = -125
 
 SILENT_FLAGS = int(Pte.VALID | Pte.SYSTEM | Pte.SNOOPED)
+PERM_R = int(Pte.READABLE)
+PERM_W = int(Pte.WRITEABLE)
 NORETRY_FLAGS = int(Pte.EXECUTABLE | Pte.PDE_PTE | Pte.TF)
 
 
@@ -272,29 +274,30 @@ class System:
             self.store.fill(base, n // PAGE, 0)  # new memory reads 0
         return Placement(Domain.VRAM, gpu, blocks, gpu.vram)
 
-    def free_place(self, place: Placement, why: str) -> None:
-        """Give memory back, after checking that no valid PTE still points into it."""
+    def free_place(
+        self, place: Placement, why: str, mapped_at: list[tuple[Vm, int, int]] | None = None
+    ) -> None:
+        """Give memory back, after checking that no valid PTE where it was mapped
+        (``mapped_at``: VM, VA, pages) still points into it."""
         system = place.domain is not Domain.VRAM
-        for _, base, size in place.blocks:
-            self._stale_check(base, base + size, system, why)
+        for vm, va, npages in mapped_at or ():
+            if not vm.alive:
+                continue
+            for _, base, size in place.blocks:
+                n, first = vm.pt.find_phys_in(va, npages, base, base + size, system)
+                if n:
+                    self.mon.find(
+                        "stale pte",
+                        self.sim.now,
+                        f"{n} valid PTE(s) of {vm.process.name} on {vm.gpu.name} (first at VA {first:#x}) "
+                        f"still point to memory freed by {why}",
+                    )
+                    break
         if place.pool is not None:
             pool_free(place.pool, place.blocks)
         if place.domain is not Domain.VRAM:
             self.sysmem.free(place)
         place.blocks = []
-
-    def _stale_check(self, lo: int, hi: int, system: bool, why: str) -> None:
-        for proc in self.processes.values():
-            for vm in proc.vms.values():
-                if not vm.alive:
-                    continue
-                n, va = vm.pt.find_phys(lo, hi, system)
-                if n:
-                    self.mon.find(
-                        "stale pte",
-                        self.sim.now,
-                        f"{n} valid PTE(s) of {proc.name} on {vm.gpu.name} (first at VA {va:#x}) still point to memory freed by {why}",
-                    )
 
     def alloc(
         self,
@@ -458,11 +461,19 @@ class System:
                 ok = yield from self.map_range(
                     vm, va, bo.size // PAGE, dst, self._bo_flags(bo), fault_path=fault_path, kind="map"
                 )
-        self.free_place(old, f"eviction of {bo.name}")
+        self.free_place(old, f"eviction of {bo.name}", self._bo_scope(bo))
         self.mon.count("evictions")
         self.mon.count("bytes_moved", bo.size)
         self.log(actor, "evicted", f"{bo.name} to {dst.where()}")
         return True
+
+    @staticmethod
+    def _granule_scope(g: Granule) -> list[tuple[Vm, int, int]]:
+        return [(vm, g.va, g.npages) for vm in g.range.process.vms.values()]
+
+    @staticmethod
+    def _bo_scope(bo: Bo) -> list[tuple[Vm, int, int]]:
+        return [(vm, va, (bo.size + PAGE - 1) // PAGE) for vm, va in bo.mappings.items()]
 
     def _drop_pt(self, vm: Vm, bo: Bo) -> None:
         assert bo.place is not None
@@ -801,6 +812,7 @@ class System:
                 process=vm.process.name,
             )
             if place is None:
+                self.mon.count("alloc_failures")
                 self.log(
                     self._current_name(),
                     "pt alloc failed",
@@ -985,7 +997,11 @@ class System:
         else:
             place = self._try_alloc(gpu or owner.gpus[0], domain, size, contiguous)
         if place is None:
-            raise ScenarioError(f"BO {name} ({size} bytes) does not fit in {loc}")
+            # the application's allocation fails (-ENOMEM); the BO exists without memory
+            self.mon.count("alloc_failures")
+            self.mon.find(
+                "allocation failed", self.sim.now, f"BO {name} ({size} bytes) does not fit in {loc}"
+            )
         bo = Bo(
             name,
             size,
@@ -998,17 +1014,20 @@ class System:
             resv=Resv(name),
             created=self.sim.now,
         )
-        if pinned and place.pool is not None:
+        if pinned and place is not None and place.pool is not None:
             for h, _, _ in place.blocks:
                 place.pool.pin(h)
         self._touch(bo)
         self.bos[name] = bo
         owner.bos.append(bo)
-        self.log("app", "bo", f"{name} {size} bytes in {place.where()}")
+        self.log(
+            "app", "bo", f"{name} {size} bytes in {place.where() if place else 'nowhere: allocation failed'}"
+        )
         return bo
 
     def map_bo(self, bo: Bo, proc: Process, va: int) -> Gen:
-        assert bo.place is not None
+        if bo.place is None:
+            raise ScenarioError(f"map {bo.name}: the BO has no memory (its allocation failed)")
         for vm in proc.vms.values():
             if not self._reachable(vm.gpu, bo.place):
                 continue
@@ -1067,6 +1086,10 @@ class System:
             if a.fence is not None:
                 deps.append(a.fence)
         for bo, write in job.uses:
+            if bo.place is None:
+                raise ScenarioError(
+                    f"job {job.name} uses {bo.name}, which has no memory (its allocation failed)"
+                )
             deps += bo.resv.fences(Usage.READ if write else Usage.WRITE)
         for e in job.engine.queue:
             if e.fence is not None:
@@ -1281,10 +1304,19 @@ class System:
                 yield WaitSignal(ih.signal)
                 continue
             f = ih.queue.popleft()
-            self.sim.fire(ih.space)
+            if len(ih.queue) == IH_RING_ENTRIES // 2:
+                self.sim.fire(ih.space)  # writers blocked on a full ring resume once half of it drained
             yield Sleep(FAULT_NS)
+            vm = f.vm
+            if f.retry and vm.alive and not vm.process.killed and vm.pt.walk(f.va, self._perm(f.write)).ok:
+                self.resolve(f, "mapped")  # another fault on this page or range already fixed it
+                continue
             outcome = yield from self._handle_fault(f)
             self.resolve(f, outcome)
+
+    @staticmethod
+    def _perm(write: bool) -> int:
+        return PERM_W if write else PERM_R
 
     def _handle_fault(self, f: Fault) -> Gen:
         vm, proc = f.vm, f.vm.process
@@ -1310,8 +1342,6 @@ class System:
         g = r.granule_at(f.va)
         if g.migrating:
             return "busy"
-        if vm.pt.walk(f.va, int(Pte.WRITEABLE) if f.write else int(Pte.READABLE)).ok:
-            return "mapped"  # another fault on this range already fixed it
         req = MigrationRequest(
             vm.gpu.name,
             proc.name,
@@ -1411,6 +1441,7 @@ class System:
                     exclude=(g,),
                 )
                 if new is None:
+                    self.mon.count("alloc_failures")
                     self.log(
                         self._current_name(),
                         "migration failed",
@@ -1441,7 +1472,7 @@ class System:
             yield WaitFence(copy)
             old = g.place
             g.place = new
-            self.free_place(old, f"migration of {proc.name} {g.va:#x} ({cause})")
+            self.free_place(old, f"migration of {proc.name} {g.va:#x} ({cause})", self._granule_scope(g))
             if silent:
                 fences = []
                 for vm in proc.vms.values():
@@ -1532,7 +1563,7 @@ class System:
                                 fences.append(f)
                     for f in fences:
                         yield WaitFence(f)
-                    self.free_place(g.place, f"munmap of {proc.name} {g.va:#x}")
+                    self.free_place(g.place, f"munmap of {proc.name} {g.va:#x}", self._granule_scope(g))
                 else:
                     keep.append(g)
             r.granules = keep
@@ -1562,7 +1593,9 @@ class System:
             vm = proc.vms[gname]
             while self.post_fault(vm, va & ~(PAGE - 1), write, True, "replayed") is None:
                 self.mon.counters["ih_overflows"] -= 1  # back-pressure here, not a lost fault
-                yield WaitSignal(self.ih[gname].space)
+                ih = self.ih[gname]
+                if len(ih.queue) > IH_RING_ENTRIES // 2:
+                    yield WaitSignal(ih.space)
 
     def values_at(self, proc: Process, va: int, size: int, value: int) -> tuple[bool, str]:
         """Does every page of [va, va + size) hold ``value`` where the process's data is now?"""
@@ -1670,6 +1703,15 @@ class System:
                     self.free_place(g.place, f"teardown of {proc.name}")
         self.log("kfd", "teardown", f"{proc.name} released")
         proc.released = True
+
+    def ring_damage(self) -> list[str]:
+        """The integrity check of every page queue at the end of the run."""
+        out = []
+        for pq in self.pq.values():
+            bad = pq.ring.check()
+            if bad is not None:
+                out.append(f"{pq.engine.name}: {bad}")
+        return out
 
     def leaks(self) -> list[str]:
         """What killed processes still hold once their teardown should have finished."""
