@@ -40,9 +40,9 @@ def scenario(nfaults: int, seed: int) -> Scenario:
     quarter = 4 * GiB
     trace = []
     for i in range(nfaults):
-        g = i % 4
-        va = BASE + g * quarter + rng.randrange(quarter // 4096) * 4096
-        trace.append((GPUS[g], va, bool(i & 1)))
+        k = i % 4
+        va = BASE + k * quarter + rng.randrange(quarter // 4096) * 4096
+        trace.append((GPUS[k], va, bool(i & 1)))
     s.replay_faults("app", trace)
     s.run_until_idle()
     s.expect("metric", "faults", "<=", nfaults)
