@@ -25,7 +25,7 @@ scenarios the way pytest checks code against tests.
 EPILOG = """\
 examples:
   vmcore test                          run every scenario under scenarios/
-  vmcore test scenarios/seed.vms -k deadlock -v
+  vmcore test scenarios/03-fault-path-allocation.vms -k deadlock -v
   vmcore test --policy alloc=evict-lru  run everything under another policy
   vmcore test --explore 200 --strategy pct --depth 3
   vmcore check my.vms                  parse and validate without running
@@ -75,8 +75,45 @@ def _test(args: argparse.Namespace) -> int:
         explore=args.explore,
         strategy=args.strategy,
         depth=args.depth,
+        replay=args.replay,
+        trace=args.trace,
+        graph=args.graph,
     )
+    if args.replay:
+        from vmcore.engine.witness import ReplayFile
+
+        try:
+            rf = ReplayFile.load(args.replay)
+        except ValueError as e:
+            raise VmcoreError(str(e)) from None
+        opts.seed = rf.seed
+        opts.policies = rf.policies
+        opts.plugins = rf.plugins
+        args.plugin = rf.plugins
     return Session(opts, _pm(args, cfg.plugins)).run()
+
+
+def _explain(args: argparse.Namespace) -> int:
+    from vmcore.engine.witness import ReplayFile, ReplayScheduler, explain
+    from vmcore.runner import Options, Session
+
+    try:
+        rf = ReplayFile.load(args.file)
+    except ValueError as e:
+        raise VmcoreError(str(e)) from None
+    args.plugin = rf.plugins
+    session = Session(
+        Options(paths=[f"{rf.path}::{rf.id.split('::', 1)[1]}"], policies=rf.policies), _pm(args)
+    )
+    items = session.compile()
+    if not items:
+        for msg in session.errors:
+            print(msg, file=sys.stderr)
+        return 2
+    r = items[0].build(session.pm, session.overrides, scheduler=ReplayScheduler(rf.choices)).run()
+    print(f"{items[0].id}, schedule of {len(rf.choices)} choices ({len(r.log)} steps):")
+    print(explain(r))
+    return 0
 
 
 def _check(args: argparse.Namespace) -> int:
@@ -108,7 +145,17 @@ def _fmt(args: argparse.Namespace) -> int:
     changed = 0
     errors = 0
     for f in collect(args.files):
-        text = Path(f).read_text(encoding="utf-8")
+        try:
+            # Why: a file that is not UTF-8 raised UnicodeDecodeError with a traceback; it is
+            # an error in that file, reported the way `vmcore check` reports it (exit 2).
+            text = Path(f).read_text(encoding="utf-8")
+        except UnicodeDecodeError as e:
+            errors += 1
+            print(
+                VmsError(f"the file is not UTF-8 ({e.reason} at byte {e.start})", str(f), 1, 1),
+                file=sys.stderr,
+            )
+            continue
         try:
             out = format_text(text, str(f))
         except VmsError as e:
@@ -237,7 +284,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--strategy", choices=["random", "pct", "dfs"], help="exploration strategy (default random)"
     )
     t.add_argument("--depth", type=int, metavar="D", help="PCT change points or DFS preemption bound")
+    t.add_argument("--replay", metavar="FILE", help="run the schedule saved in a replay file, exactly")
+    t.add_argument("--trace", metavar="OUT.json", help="write a Chrome/Perfetto trace of the runs shown")
+    t.add_argument("--graph", metavar="OUT.dot", help="write the wait-for graph (a deadlock cycle in red)")
     t.set_defaults(func=_test)
+
+    ex = sub.add_parser("explain", help="tell the schedule in a replay file in prose")
+    ex.add_argument("file", metavar="FILE", help="a replay file written by a failing vmcore test")
+    ex.add_argument("-p", dest="plugin", action="append", metavar="MODULE", help="load a plugin module")
+    ex.set_defaults(func=_explain)
 
     c = sub.add_parser("check", help="parse and validate .vms files without running them")
     c.add_argument("files", nargs="+", metavar="FILE")
@@ -260,8 +315,33 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _plugin_options(parser: argparse.ArgumentParser, argv: Sequence[str]) -> None:
+    """Let plugins add `vmcore test` options (the vmcore_addoption hook) before parsing.
+
+    Plugins come from entry points and `-p MODULE` in argv; a plugin that fails to load
+    is reported when the command runs, not here.
+    """
+    argv = list(argv)
+    if "test" not in argv:
+        return
+    mods = [argv[i + 1] for i, a in enumerate(argv[:-1]) if a == "-p" and not argv[i + 1].startswith("no:")]
+    try:
+        from vmcore.plugins import plugin_manager
+
+        pm = plugin_manager(
+            mods, entry_points=os.environ.get("VMCORE_DISABLE_PLUGIN_AUTOLOAD", "") in ("", "0")
+        )
+    except VmcoreError:
+        return
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    test = sub.choices["test"]
+    group = test.add_argument_group("plugin options")
+    pm.hook.vmcore_addoption(parser=group)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    _plugin_options(parser, sys.argv[1:] if argv is None else argv)
     try:
         args = parser.parse_args(argv)
     except SystemExit as e:
@@ -278,6 +358,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("vmcore: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # Why: `vmcore test | head` closed stdout early and printed a traceback. Point stdout
+        # at devnull so the interpreter's final flush does not fail again (Python docs' recipe).
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
     except metadata.PackageNotFoundError as e:  # pragma: no cover - broken installs
         print(f"vmcore: error: {e}", file=sys.stderr)
         return 2

@@ -20,7 +20,9 @@ from vmcore.dsl.compiler import CompiledScenario, Compiler
 from vmcore.dsl.errors import VmsError
 from vmcore.dsl.parser import number
 from vmcore.engine.explore import STRATEGIES, Exploration, explore, judge
+from vmcore.engine.scenario import Result
 from vmcore.engine.sim import Scheduler
+from vmcore.engine.witness import ReplayFile, ReplayScheduler, explain, shrink, signature, trace
 from vmcore.errors import VmcoreError
 from vmcore.plugins import did_you_mean as plugin_did_you_mean
 from vmcore.plugins import policy_classes
@@ -154,6 +156,10 @@ class Report:
     exploration: Exploration | None = None
     error: str = ""
     replay: str = ""
+    witness: Result | None = None
+    """The (shrunk) schedule that shows the failure."""
+    witness_file: str = ""
+    shrunk_from: int = 0
 
 
 @dataclass
@@ -170,6 +176,11 @@ class Options:
     explore: int | None = None
     strategy: str | None = None
     depth: int | None = None
+    replay: str | None = None
+    trace: str | None = None
+    graph: str | None = None
+    witness_dir: str = ".vmcore/witnesses"
+    processes: int = 1
 
 
 class Session:
@@ -283,9 +294,99 @@ class Session:
                 item, "error", time.perf_counter() - t0, error=str(e), replay=self.replay_command(item)
             )
         status = "passed" if ex.passed else "failed"
-        return Report(item, status, time.perf_counter() - t0, ex, replay=self.replay_command(item))
+        rep = Report(item, status, time.perf_counter() - t0, ex, replay=self.replay_command(item))
+        if status == "failed":
+            self._witness(rep)
+        return rep
+
+    def _witness(self, rep: Report) -> None:
+        """Shrink the schedule that decided the failure and save it as a replay file."""
+        ex = rep.exploration
+        assert ex is not None
+        item = rep.scenario
+        bad = next((o for o in ex.outcomes if not o.passed), None)
+        line = bad.expectation.line if bad is not None and not ex.failures else None
+        chosen = ex.interesting
+        choices = list(chosen.choices)
+        if ex.runs > 1 and any(choices):
+            want = signature(chosen, line)
+
+            def build(sched: Scheduler | None) -> Any:
+                return item.build(self.pm, self.overrides, scheduler=sched)
+
+            small, res, _ = shrink(build, choices, lambda r: signature(r, line) == want, budget=60)
+            if res is not None:
+                if len(res.log) < len(chosen.log):
+                    rep.shrunk_from = len(chosen.log)
+                choices, chosen = small, res
+        rep.witness = chosen
+        replay = ReplayFile(
+            item.path,
+            item.id,
+            choices,
+            self.opts.seed,
+            list(self.opts.policies),
+            list(self.opts.plugins),
+            line,
+        )
+        name = re.sub(r"[^A-Za-z0-9_.-]+", "_", item.id)[:120] + ".json"
+        target = Path(self.opts.witness_dir) / name
+        try:
+            atomic_write(str(target), replay.dumps().encode("utf-8"))
+            rep.witness_file = str(target)
+            rep.replay = f"vmcore test --replay {shlex.quote(str(target))}"
+        except OSError:
+            pass  # a read-only tree: the replay command printed above still reproduces it
+
+    def replay(self, file: str) -> int:
+        """Run one saved schedule again, exactly, and tell what it shows."""
+        try:
+            rf = ReplayFile.load(file)
+        except ValueError as e:
+            raise UsageError(str(e)) from None
+        self.opts.paths = [f"{rf.path}::{rf.id.split('::', 1)[1]}"]
+        items = self.compile()
+        for msg in self.errors:
+            self.write(msg)
+        if not items:
+            return EXIT_USAGE
+        item = items[0]
+        t0 = time.perf_counter()
+        r = item.build(self.pm, self.overrides, scheduler=ReplayScheduler(rf.choices)).run()
+        ex = judge([r])
+        rep = Report(item, "passed" if ex.passed else "failed", time.perf_counter() - t0, ex, witness=r)
+        self.reports.append(rep)
+        self.write(f"replaying {item.id}: {len(rf.choices)} recorded choices")
+        self.write(trace(r, limit=None if self.opts.verbose > 0 else 60))
+        for o in ex.outcomes:
+            self.write(
+                f"{'ok  ' if o.passed else 'FAIL'} expect {o.expectation} (line {o.expectation.line}): {o.why}"
+            )
+        for f in ex.failures:
+            self.write(f"FAIL {f}")
+        self.write("explanation:")
+        self.write(explain(r))
+        self._exports()
+        self._summary(time.perf_counter() - t0)
+        return EXIT_OK if ex.passed else EXIT_FAILED
+
+    def _exports(self) -> None:
+        from vmcore.engine.export import chrome_trace, dot_graph
+
+        shown = [
+            (r.scenario.id, r.witness or r.exploration.interesting) for r in self.reports if r.exploration
+        ]
+        if self.opts.trace and shown:
+            atomic_write(self.opts.trace, chrome_trace(shown).encode("utf-8"))
+            self.write(f"trace written to {self.opts.trace} (open it in https://ui.perfetto.dev)")
+        if self.opts.graph and shown:
+            name, res = next(((n, x) for n, x in shown if x.deadlocks), shown[0])
+            atomic_write(self.opts.graph, dot_graph(name, res).encode("utf-8"))
+            self.write(f"wait-for graph of {name} written to {self.opts.graph}")
 
     def run(self) -> int:
+        if self.opts.replay:
+            return self.replay(self.opts.replay)
         t0 = time.perf_counter()
         items = self.compile()
         nfiles = len({i.path for i in items})
@@ -309,6 +410,7 @@ class Session:
             interrupted = True
             self.write("\ninterrupted: the summary so far follows")
         self._failures()
+        self._exports()
         if self.opts.durations is not None:
             self._durations()
         dt = time.perf_counter() - t0
@@ -348,7 +450,13 @@ class Session:
             if r.status == "error":
                 self.write(f"error: {r.error}")
             if r.exploration is not None:
-                self.write(failure_text(r.scenario, r.exploration))
+                self.write(failure_text(r.scenario, r.exploration, tail=0))
+            if r.witness is not None:
+                shrunk = f", shrunk from {r.shrunk_from} steps" if r.shrunk_from else ""
+                self.write(f"witness ({len(r.witness.log)} steps{shrunk}):")
+                self.write(trace(r.witness, limit=40))
+                self.write("explanation:")
+                self.write(explain(r.witness))
             self.write(f"replay: {r.replay}")
             self.write("")
 
@@ -405,7 +513,7 @@ def failure_text(item: CompiledScenario, ex: Exploration, tail: int = 25) -> str
                 lines.append(f"    (violated {kind} of {ex.runs})")
     for f in ex.failures:
         lines.append(f"{item.path}:{item.line}: {f}")
-    last = ex.interesting.log[-tail:]
+    last = ex.interesting.log[-tail:] if tail else []
     if last:
         lines.append("event log (last events):")
         lines.append(ex.interesting.monitor.format_log(last))

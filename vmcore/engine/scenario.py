@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Generator, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pluggy
@@ -82,6 +82,8 @@ class Result:
     policies: dict[str, str]
     end_time: int
     events: int
+    choices: list[int] = field(default_factory=list)
+    """Every choice the scheduler made among ready actors: replaying them reproduces the run."""
 
     @property
     def passed(self) -> bool:
@@ -339,6 +341,7 @@ class Scenario:
             policies.describe(),
             sim.now,
             sim.events,
+            list(sim.choices),
         )
         system.close()
         sim.close()

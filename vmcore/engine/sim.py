@@ -163,6 +163,7 @@ class Sim:
         self.fence_names: dict[int, str] = {}
         self.actors: list[Actor] = []
         self.deadlocks: list[list[str]] = []
+        self.choices: list[int] = []
         self.current: Actor | None = None
         self.idle_waiters: list[Actor] = []
         self.on_wait: list[Callable[[Actor, SimFence], None]] = []
@@ -353,7 +354,11 @@ class Sim:
                     self._ready.append((a, v))
             if self.events >= self.max_events:
                 raise BudgetExceeded(f"event budget of {self.max_events} steps exceeded at {self.now} ns")
-            i = self.scheduler.choose(self.now, [a for a, _ in self._ready]) if len(self._ready) > 1 else 0
+            if len(self._ready) > 1:
+                i = self.scheduler.choose(self.now, [a for a, _ in self._ready])
+                self.choices.append(i)  # the schedule, replayable choice by choice
+            else:
+                i = 0
             actor, value = self._ready.pop(i)
             self._step(actor, value)
 
