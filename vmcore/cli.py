@@ -78,6 +78,7 @@ def _test(args: argparse.Namespace) -> int:
         replay=args.replay,
         trace=args.trace,
         graph=args.graph,
+        processes=_processes(args.numprocesses),
     )
     if args.replay:
         from vmcore.engine.witness import ReplayFile
@@ -91,6 +92,20 @@ def _test(args: argparse.Namespace) -> int:
         opts.plugins = rf.plugins
         args.plugin = rf.plugins
     return Session(opts, _pm(args, cfg.plugins)).run()
+
+
+def _processes(spec: str | None) -> int:
+    if spec is None:
+        return 1
+    if spec == "auto":
+        return os.cpu_count() or 1
+    try:
+        n = int(spec)
+    except ValueError:
+        raise VmcoreError(f"-n {spec!r}: expected a number of processes or 'auto'") from None
+    if n < 1:
+        raise VmcoreError(f"-n {n}: at least one process")
+    return n
 
 
 def _explain(args: argparse.Namespace) -> int:
@@ -284,6 +299,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--strategy", choices=["random", "pct", "dfs"], help="exploration strategy (default random)"
     )
     t.add_argument("--depth", type=int, metavar="D", help="PCT change points or DFS preemption bound")
+    t.add_argument("-n", dest="numprocesses", metavar="N|auto", help="spread scenarios over N processes")
     t.add_argument("--replay", metavar="FILE", help="run the schedule saved in a replay file, exactly")
     t.add_argument("--trace", metavar="OUT.json", help="write a Chrome/Perfetto trace of the runs shown")
     t.add_argument("--graph", metavar="OUT.dot", help="write the wait-for graph (a deadlock cycle in red)")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import re
 import shlex
@@ -9,7 +10,7 @@ import sys
 import tempfile
 import time
 import xml.etree.ElementTree as ET
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -192,6 +193,7 @@ class Session:
         self.out = out
         self.reports: list[Report] = []
         self.errors: list[str] = []
+        self._items: list[CompiledScenario] = []
         self.overrides: dict[str, tuple[str, dict[str, Any]]] = {}
         for spec in opts.policies:
             fam, name, params = parse_policy(spec)
@@ -370,6 +372,21 @@ class Session:
         self._summary(time.perf_counter() - t0)
         return EXIT_OK if ex.passed else EXIT_FAILED
 
+    def _reports(self, items: list[CompiledScenario]) -> Iterator[Report]:
+        """Reports in item order: run here, or spread over worker processes (-n)."""
+        n = min(self.opts.processes, len(items))
+        if n <= 1:
+            for item in items:
+                yield self.run_one(item)
+            return
+        global _SESSION
+        _SESSION = self
+        ctx = multiprocessing.get_context("fork")  # workers inherit the compiled scenarios
+        with ctx.Pool(n) as pool:
+            for i, rep in enumerate(pool.imap(_work, range(len(items)))):
+                rep.scenario = items[i]
+                yield rep
+
     def _exports(self) -> None:
         from vmcore.engine.export import chrome_trace, dot_graph
 
@@ -389,6 +406,7 @@ class Session:
             return self.replay(self.opts.replay)
         t0 = time.perf_counter()
         items = self.compile()
+        self._items = items
         nfiles = len({i.path for i in items})
         self.write(f"vmcore test: {len(items)} scenario(s) from {nfiles} file(s), seed {self.opts.seed}")
         names = sorted(
@@ -400,8 +418,7 @@ class Session:
             self.write(e)
         interrupted = False
         try:
-            for item in items:
-                rep = self.run_one(item)
+            for rep in self._reports(items):
                 self.reports.append(rep)
                 self._line(rep)
                 if self.opts.exitfirst and rep.status != "passed":
@@ -475,6 +492,18 @@ class Session:
         if errors:
             parts.append(f"{errors} error{'s' if errors != 1 else ''}")
         self.write(f"{', '.join(parts)} in {dt:.2f}s")
+
+
+_SESSION: Session | None = None
+
+
+def _work(index: int) -> Report:
+    """Run one scenario in a worker process; the report travels back without its builder."""
+    assert _SESSION is not None
+    items = _SESSION._items
+    rep = _SESSION.run_one(items[index])
+    rep.scenario = None  # type: ignore[assignment]
+    return rep
 
 
 def run_compiled(

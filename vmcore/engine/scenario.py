@@ -13,6 +13,7 @@ True
 from __future__ import annotations
 
 import contextlib
+import weakref
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -298,7 +299,7 @@ class Scenario:
     # -- running -------------------------------------------------------------------
     def run(self) -> Result:
         """Run the scenario once (one schedule) and judge its expectations."""
-        policies = ActivePolicies(self.pm, self.choices)
+        policies = _active(self.pm, self.choices)
         mon = Monitor(keep_log=self.keep_log)
         if policies.has_observers:
             mon.observer = policies.event
@@ -495,6 +496,22 @@ class Scenario:
         if a["name"] in system.jobs:
             raise ScenarioError(f"job {a['name']!r} is defined twice")
         return Job(a["name"], eng, proc, accesses, uses, after, a["takes"])
+
+
+_ACTIVE: weakref.WeakKeyDictionary[pluggy.PluginManager, dict[tuple[Any, ...], ActivePolicies]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _active(pm: pluggy.PluginManager, choices: dict[str, PolicyChoice]) -> ActivePolicies:
+    """The active policies for these choices, built once per plugin manager: explorations
+    run the same scenario thousands of times, and building them registers plugins."""
+    key = tuple(sorted((k, v.name, v.params) for k, v in choices.items()))
+    per_pm = _ACTIVE.setdefault(pm, {})
+    got = per_pm.get(key)
+    if got is None:
+        got = per_pm[key] = ActivePolicies(pm, choices)
+    return got
 
 
 _NEGATABLE = {
