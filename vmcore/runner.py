@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import re
@@ -281,16 +282,19 @@ class Session:
 
     def run_one(self, item: CompiledScenario) -> Report:
         t0 = time.perf_counter()
+        runs = self.opts.explore or (item.explore.runs if item.explore else 1)
         try:
-            ex = run_compiled(
-                item,
-                self.pm,
-                self.overrides,
-                self.opts.seed,
-                self.opts.explore,
-                self.opts.strategy,
-                self.opts.depth,
-            )
+            with _progress(self.out, item.id, runs) as tick:
+                ex = run_compiled(
+                    item,
+                    self.pm,
+                    self.overrides,
+                    self.opts.seed,
+                    self.opts.explore,
+                    self.opts.strategy,
+                    self.opts.depth,
+                    on_run=tick,
+                )
         except VmcoreError as e:
             return Report(
                 item, "error", time.perf_counter() - t0, error=str(e), replay=self.replay_command(item)
@@ -496,6 +500,46 @@ class Session:
 
 _SESSION: Session | None = None
 
+PROGRESS_MIN_RUNS = 50
+"""Explorations shorter than this finish before a progress bar would help."""
+
+
+@contextlib.contextmanager
+def _progress(out: TextIO, name: str, runs: int) -> Iterator[Callable[[int, Result], None] | None]:
+    """A rich progress bar (schedules/s, failures so far) on a terminal; nothing in CI or a pipe."""
+    if (
+        runs < PROGRESS_MIN_RUNS
+        or not out.isatty()
+        or os.environ.get("CI")
+        or os.environ.get("TERM") == "dumb"
+    ):
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    failed = 0
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]:.0f} schedules/s, {task.fields[failed]} failing"),
+        TimeElapsedColumn(),
+        console=Console(file=out),
+        transient=True,
+    ) as bar:
+        task = bar.add_task(name[-40:], total=runs, rate=0.0, failed=0)
+        t0 = time.perf_counter()
+
+        def tick(i: int, r: Result) -> None:
+            nonlocal failed
+            failed += bool(r.failures or r.deadlocks or r.stalls)
+            bar.update(
+                task, completed=i + 1, rate=(i + 1) / max(time.perf_counter() - t0, 1e-9), failed=failed
+            )
+
+        yield tick
+
 
 def _work(index: int) -> Report:
     """Run one scenario in a worker process; the report travels back without its builder."""
@@ -514,6 +558,7 @@ def run_compiled(
     runs: int | None = None,
     strategy: str | None = None,
     depth: int | None = None,
+    on_run: Callable[[int, Result], None] | None = None,
 ) -> Exploration:
     """Run one compiled scenario: once, or explored when it (or the caller) asks for it."""
     plan = item.explore
@@ -526,7 +571,7 @@ def run_compiled(
 
     if n <= 1 and not (runs or plan):
         return judge([build(None).run()])
-    return explore(build, n, strat, d, seed=seed)
+    return explore(build, n, strat, d, seed=seed, on_run=on_run)
 
 
 def failure_text(item: CompiledScenario, ex: Exploration, tail: int = 25) -> str:
