@@ -28,16 +28,24 @@ def _compile_args() -> list[str]:
     return args + extra.split()
 
 
-ffibuilder = FFI()
-ffibuilder.cdef(_cdef_text())
-ffibuilder.set_source(
-    "vmcore._core",
-    '#include "vmcore_core.h"',
-    sources=[os.path.relpath(HERE / s) for s in SOURCES],
-    include_dirs=[os.path.relpath(HERE)],
-    extra_compile_args=_compile_args(),
-    extra_link_args=os.environ.get("VMCORE_LDFLAGS", "").split(),
-)
+def make_builder(absolute: bool = False) -> FFI:
+    """The builder; setuptools wants source paths relative to the project, a build into a
+    temporary directory (the sanitizer tests) wants them absolute."""
+    path = (lambda p: str(p)) if absolute else os.path.relpath
+    ffi = FFI()
+    ffi.cdef(_cdef_text())
+    ffi.set_source(
+        "vmcore._core",
+        '#include "vmcore_core.h"',
+        sources=[path(HERE / s) for s in SOURCES],
+        include_dirs=[path(HERE)],
+        extra_compile_args=_compile_args(),
+        extra_link_args=os.environ.get("VMCORE_LDFLAGS", "").split(),
+    )
+    return ffi
+
+
+ffibuilder = make_builder()
 
 if __name__ == "__main__":
     ffibuilder.compile(verbose=True)
