@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import importlib
+import os
+import signal
+import threading
 import traceback
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -84,6 +88,46 @@ def default_choices() -> dict[str, PolicyChoice]:
     return {fam: PolicyChoice(fam, classes[0].name) for fam, classes in FAMILIES.items()}
 
 
+RUN_TIMEOUT_S = float(os.environ.get("VMCORE_RUN_TIMEOUT", "60"))
+"""Wall-clock seconds one scenario run may take; past it, a hook still running is blamed."""
+
+
+@contextlib.contextmanager
+def run_deadline(policies: ActivePolicies, seconds: float | None = None) -> Iterator[None]:
+    """Stop a run that exceeds its wall-clock budget, naming the hook it is stuck in.
+
+    One real-time interval timer per run (not per hook call: decisions are frequent).  It
+    works only in the main thread; elsewhere the run is not timed.  A timer already set
+    by someone else is left alone.
+    """
+    limit = RUN_TIMEOUT_S if seconds is None else seconds
+    if (
+        limit <= 0
+        or threading.current_thread() is not threading.main_thread()
+        or signal.getitimer(signal.ITIMER_REAL)[0]
+    ):
+        yield
+        return
+
+    def expired(signum: int, frame: Any) -> None:
+        stack = "".join(traceback.format_stack(frame)) if frame is not None else ""
+        if policies.current is not None:
+            raise PluginError(
+                f"{policies.current} did not return within the run's {limit:g} s budget\n{stack}"
+            )
+        from vmcore.engine.sim import BudgetExceeded
+
+        raise BudgetExceeded(f"wall-clock budget of {limit:g} s exceeded")
+
+    old = signal.signal(signal.SIGALRM, expired)
+    signal.setitimer(signal.ITIMER_REAL, limit)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+
+
 class ActivePolicies:
     """The one active policy per family for a run, and the hooks that consult it.
 
@@ -111,6 +155,8 @@ class ActivePolicies:
         for fam, pol in self.policies.items():
             self._dm.register(pol, name=f"{fam}:{pol.name}")
         self._observers = [impl for impl in pm.hook.vmcore_event.get_hookimpls()]
+        self.current: str | None = None
+        """The hook being called right now (for a run stuck inside it)."""
 
     def describe(self) -> dict[str, str]:
         return {fam: repr(p) for fam, p in self.policies.items()}
@@ -120,11 +166,16 @@ class ActivePolicies:
         fam = hookspecs.FAMILY_OF_HOOK[hook]
         pol = self.policies[fam]
         caller = getattr(self._dm.hook, hook)
+        self.current = f"policy {pol!r}: hook {hook}"
         try:
             result = caller(**kwargs)
+        except PluginError:
+            raise
         except Exception as e:
             tb = "".join(traceback.format_exception(e))
             raise PluginError(f"policy {pol!r}: hook {hook} raised {type(e).__name__}: {e}\n{tb}") from e
+        finally:
+            self.current = None
         if result is not None and not isinstance(result, expect):
             names = expect.__name__ if isinstance(expect, type) else " or ".join(t.__name__ for t in expect)
             raise PluginError(
@@ -137,8 +188,13 @@ class ActivePolicies:
         return bool(self._observers)
 
     def event(self, time: int, actor: str, action: str, detail: str) -> None:
+        self.current = "an observer of vmcore_event"
         try:
             self.pm.hook.vmcore_event(time=time, actor=actor, action=action, detail=detail)
+        except PluginError:
+            raise
         except Exception as e:
             tb = "".join(traceback.format_exception(e))
             raise PluginError(f"an observer of vmcore_event raised {type(e).__name__}: {e}\n{tb}") from e
+        finally:
+            self.current = None

@@ -26,7 +26,14 @@ from vmcore.engine.monitor import Finding, Monitor
 from vmcore.engine.sim import BudgetExceeded, Scheduler, Sim, Sleep, WaitIdle
 from vmcore.engine.system import ScenarioError, System
 from vmcore.errors import VmcoreError
-from vmcore.plugins import ActivePolicies, PluginError, PolicyChoice, did_you_mean, plugin_manager
+from vmcore.plugins import (
+    ActivePolicies,
+    PluginError,
+    PolicyChoice,
+    did_you_mean,
+    plugin_manager,
+    run_deadline,
+)
 
 Gen = Generator[Any, Any, Any]
 
@@ -150,9 +157,12 @@ class Scenario:
         max_time: int = 10 * 10**9,
         scheduler: Scheduler | None = None,
         keep_log: bool = True,
+        max_seconds: float | None = None,
     ) -> None:
         self.name = name
         self.keep_log = keep_log
+        self.max_seconds = max_seconds
+        """Wall-clock budget of one run (default VMCORE_RUN_TIMEOUT, 60 s)."""
         self.seed = seed
         self.pm = plugins or plugin_manager(entry_points=False)
         self.max_events = max_events
@@ -318,9 +328,10 @@ class Scenario:
             app = sim.spawn("app", self._thread(system, st, self.statements, outcomes))
             for t, block in self.at_blocks:
                 sim.spawn(f"app@{t}ns", self._at_thread(system, st, t, block, outcomes))
-            sim.run(stop=lambda: app.done and not sim.pending)
-            # an implicit `run until idle` so run predicates see the whole run
-            sim.run()
+            with run_deadline(policies, self.max_seconds):
+                sim.run(stop=lambda: app.done and not sim.pending)
+                # an implicit `run until idle` so run predicates see the whole run
+                sim.run()
         except BudgetExceeded as e:
             failures.append(f"runaway scenario: {e}")
         except PluginError as e:
