@@ -34,7 +34,11 @@ HEADER = """gpu gpu0 {
 
 def scenario(i: int, rng: random.Random) -> str:
     """One scenario of 50 statement lines."""
-    lines = [f'scenario "generated {i}" {{', '    process app on gpu0', '    svm app 0x4000_0000 +64MiB in system']
+    lines = [
+        f'scenario "generated {i}" {{',
+        "    process app on gpu0",
+        "    svm app 0x4000_0000 +64MiB in system",
+    ]
     lines.append(f'    policy alloc = "{rng.choice(["no-wait", "evict-lru", "emergency-pool"])}"')
     lines.append("    bo buf in gpu0.vram size 1MiB owner app")
     n = 0
@@ -42,7 +46,9 @@ def scenario(i: int, rng: random.Random) -> str:
         kind = rng.randrange(4)
         off = rng.randrange(0, 60) * 0x10_0000
         if kind == 0:
-            lines.append(f"    job j{n} on comp0 by app touches {0x4000_0000 + off:#x} +64KiB write value {n}")
+            lines.append(
+                f"    job j{n} on comp0 by app touches {0x4000_0000 + off:#x} +64KiB write value {n}"
+            )
             n += 1
         elif kind == 1 and n:
             lines.append(f"    job j{n} on vcn0 by app uses buf write after j{rng.randrange(n)}")
@@ -51,7 +57,13 @@ def scenario(i: int, rng: random.Random) -> str:
             lines.append(f"    cpu app reads {0x4000_0000 + off:#x} +4KiB")
         else:
             lines.append(f"    expect {0x4000_0000 + off:#x} of app in system  # a comment")
-    lines += ["    run until idle", "    expect no deadlock", "    expect faults >= 0", "    expect app alive", "}"]
+    lines += [
+        "    run until idle",
+        "    expect no deadlock",
+        "    expect faults >= 0",
+        "    expect app alive",
+        "}",
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -64,7 +76,12 @@ def startup_ms(repeat: int) -> float:
         env = dict(os.environ, VMCORE_DISABLE_PLUGIN_AUTOLOAD="1")
         for _ in range(repeat):
             t0 = time.perf_counter()
-            p = subprocess.Popen([sys.executable, "-m", "vmcore.cli", "test", str(f)], stdout=subprocess.PIPE, text=True, env=env)
+            p = subprocess.Popen(
+                [sys.executable, "-m", "vmcore.cli", "test", str(f)],
+                stdout=subprocess.PIPE,
+                text=True,
+                env=env,
+            )
             assert p.stdout is not None
             for line in p.stdout:
                 if "one.vms::" in line:

@@ -8,6 +8,7 @@ reasons the simulation itself finds.
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -80,12 +81,10 @@ class Compiler:
     def compile_path(self, path: str | Path) -> list[CompiledScenario]:
         p = Path(path)
         try:
-            text = p.read_text(encoding="utf-8")
-        except UnicodeDecodeError as e:
-            raise VmsError(f"the file is not UTF-8 ({e.reason} at byte {e.start})", str(p), 1, 1) from None
+            raw = p.read_bytes()
         except OSError as e:
             raise VmsError(f"cannot read the file: {e.strerror}", str(p), 0, 0) from None
-        return self.compile_text(text, str(p))
+        return self.compile_text(_decode(raw, str(p)), str(p))
 
     def compile_text(self, text: str, path: str = "<string>") -> list[CompiledScenario]:
         f = parse(text, path)
@@ -108,16 +107,24 @@ class Compiler:
         for item in f.items:
             if isinstance(item, ast.Use):
                 base = Path(path).parent if path != "<string>" else Path.cwd()
+                if "\x00" in item.path:  # the OS cannot even look such a path up
+                    raise VmsError(
+                        f"cannot use {item.path!r}: a path may not contain a NUL character",
+                        path, item.pos.line, item.pos.col, text,
+                    )  # fmt: skip
                 target = (base / item.path).resolve()
                 if str(target) in stack:
                     chain = " -> ".join([*(Path(s).name for s in stack), target.name])
                     raise VmsError(f"use cycle: {chain}", path, item.pos.line, item.pos.col, text)
                 try:
-                    sub_text = target.read_text(encoding="utf-8")
+                    raw = target.read_bytes()
                 except OSError as e:
                     raise VmsError(
                         f"cannot use {item.path!r}: {e.strerror}", path, item.pos.line, item.pos.col, text
                     ) from None
+                # decoded here, not with read_text(): a used file that is not UTF-8 raised a
+                # bare UnicodeDecodeError (a Python traceback) instead of a VmsError
+                sub_text = _decode(raw, str(target), f"brought in by 'use' at {path}:{item.pos.line}")
                 sub = parse(sub_text, str(target))
                 for it in sub.items:
                     if isinstance(it, ast.ScenarioDef):
@@ -187,6 +194,24 @@ class Compiler:
         if r.kind not in ("size", "int") or not isinstance(r.value, int):
             raise VmsError(f"expected {what}, got {v.text or v.value!r}", path, v.pos.line, v.pos.col, text)
         return r.value
+
+
+def _decode(raw: bytes, path: str, hint: str | None = None) -> str:
+    """The UTF-8 text of a file; otherwise a VmsError at the line and column of the first bad byte."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        head = raw[: e.start]
+        line = head.count(b"\n") + 1
+        col = len(head[head.rfind(b"\n") + 1 :].decode("utf-8", "replace")) + 1
+        raise VmsError(
+            f"the file is not UTF-8 ({e.reason} at byte {e.start})",
+            path,
+            line,
+            col,
+            raw.decode("utf-8", "replace"),
+            hint=hint,
+        ) from None
 
 
 def _resolve(v: ast.Val, env: dict[str, ast.Val], text: str, path: str) -> ast.Val:
@@ -505,14 +530,21 @@ class _Ctx:
             addr, proc, gpu, within = p.args
             assert isinstance(addr, ast.Val)
             self.addr_range(addr, None, page=False)
-            self.process(str(proc), p.pos)
+            gpus = self.process(str(proc), p.pos)
             if gpu is not None:
                 self.gpu(str(gpu), p.pos)
+                # as for `evict ... on GPU`: a process faults only on the GPUs it has VMs on,
+                # so this could never hold (and only fail at run time)
+                if gpu not in gpus:
+                    raise self.err(f"process {proc} has no VM on {gpu}", p.pos)
             if isinstance(within, ast.Val):
                 self.timeval(within)
         elif k == "metric":
             name, _, value = p.args
-            if name not in METRICS and name not in self.comp.plugin_predicates:
+            # Only the engine's own metrics: a plugin *predicate* name was accepted here too,
+            # and the run then failed with a KeyError (a predicate is no metric; plugin
+            # metrics from `vmcore_metrics` are not computed by the engine yet).
+            if name not in METRICS:
                 raise self.unknown("metric", str(name), p.pos, METRICS)
             assert isinstance(value, ast.Val)
             r = self.val(value)
@@ -521,20 +553,26 @@ class _Ctx:
         elif k == "plugin":
             name = str(p.args[0])
             if name not in self.comp.plugin_predicates:
-                words = [
-                    "no",
-                    "deadlock",
-                    "potential",
-                    "stall",
-                    "leaks",
-                    "user",
-                    "stale",
-                    "ring",
-                    "fault",
-                    *METRICS,
-                    *self.processes,
-                ]
-                hint = did_you_mean(name, [*words, *self.comp.plugin_predicates])
+                # Suggest whole predicates ('stale pte', not 'stale'), and for a bare process
+                # name say what it takes rather than "did you mean" that same name.
+                words = {
+                    "no": "no deadlock",
+                    "deadlock": "deadlock",
+                    "potential": "potential deadlock",
+                    "stall": "stall",
+                    "leaks": "leaks",
+                    "user": "user fence on page tables",
+                    "stale": "stale pte",
+                    "ring": "ring R intact",
+                    "fault": "fault at ADDR of P resolved",
+                    **{m: f"{m} OP N" for m in METRICS},
+                    **{pr: f"{pr} killed" for pr in self.processes},
+                    **{pp: pp for pp in self.comp.plugin_predicates},
+                }
+                close = difflib.get_close_matches(name, sorted(words), n=1, cutoff=0.6)
+                hint = f"did you mean {words[close[0]]!r}?" if close else None
+                if name in self.processes and len(p.args) == 1:
+                    hint = f"a process takes 'killed' or 'alive': 'expect {name} killed'"
                 raise self.err(
                     f"unknown expectation {' '.join(str(a) for a in p.args)!r}",
                     p.pos,
@@ -672,10 +710,17 @@ class _Builder:
             assert isinstance(value, ast.Val)
             s.expect("metric", str(name), str(op), c.val(value).value, negate=n.negate, line=line)
         else:
+            # A NAME argument is a loop variable only when there is one by that name; any
+            # other name (`expect ring_quiet sdma0`) is passed as written.  Resolving every
+            # name raised a VmsError here, at build time, for a scenario that had compiled.
             args = [
                 p.args[0],
-                *(str(c.val(a).value) if isinstance(a, ast.Val) else str(a) for a in p.args[1:]),
-            ]
+                *(
+                    str(c.val(a).value) if isinstance(a, ast.Val) and (a.kind != "name" or a.value in c.env)
+                    else str(a.value) if isinstance(a, ast.Val) else str(a)
+                    for a in p.args[1:]
+                ),
+            ]  # fmt: skip
             s.expect("plugin", *args, negate=n.negate, line=line)
 
 

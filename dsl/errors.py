@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from vmcore.errors import VmcoreError
 
@@ -33,7 +33,7 @@ class VmsError(VmcoreError):
     def render(self) -> str:
         out = [f"{self.path}:{self.line}:{self.col}: {self.message}"]
         if self.source is not None and self.line > 0:
-            lines = self.source.splitlines()
+            lines = source_lines(self.source)
             if 0 < self.line <= len(lines):
                 text = lines[self.line - 1].expandtabs(1)
                 out.append(f"    {text}")
@@ -43,6 +43,18 @@ class VmsError(VmcoreError):
         if self.hint:
             out.append(self.hint)
         return "\n".join(out)
+
+
+def source_lines(text: str) -> list[str]:
+    """The lines of ``text`` as the parser counts them: only ``\n`` ends a line.
+
+    Not ``str.splitlines()``, which also breaks at ``\r``, form feeds, ``\x1c``-``\x1e``,
+    ``\x85`` and ``\u2028``/``\u2029``: the grammar takes a form feed as a blank and a
+    lone ``\r`` inside a string as a character, so those lines would be numbered apart
+    from the parser's and an error would show (and the formatter move comments to) the
+    wrong line.
+    """
+    return [ln.removesuffix("\r") for ln in text.split("\n")]
 
 
 def did_you_mean(name: str, known: Iterable[str]) -> str | None:
@@ -85,31 +97,39 @@ TERMINAL_WORDS = {
     "PROC_STATE": "killed or alive",
     "METRIC_OP": "a comparison (==, !=, <, <=, >, >=)",
     "CMP": "== or !=",
-    "TRUE": "true",
-    "FALSE": "false",
     "$END": "the end of the file",
     "SLASH": "'/'",
 }
 
 
-def words_for(terminals: Iterable[str]) -> str:
-    """Human words for a set of terminal names, keywords first."""
+def words_for(terminals: Iterable[str], literals: Mapping[str, str] | None = None) -> str:
+    """Human words for a set of terminal names: keywords first, then kinds of token.
+
+    ``literals`` gives the text of Lark's anonymous terminals (``__ANON_n``): Lark names a
+    keyword that way when its upper-cased name is taken (``strategy``, ``size``) or is not
+    a valid name (``/s``), and without it such a keyword would be missing from the list.
+    """
     kws: list[str] = []
     others: list[str] = []
     for t in sorted(set(terminals)):
-        if t in TERMINAL_WORDS:
+        if literals and t in literals:
+            kws.append(f"'{literals[t]}'")
+        elif t in TERMINAL_WORDS:
             others.append(TERMINAL_WORDS[t])
-        elif t.isupper() and not t.startswith("__"):
-            others.append(f"'{t.lower()}'")
-        elif t.startswith("__ANON"):
+        elif t.startswith("__"):
             continue
-        else:
+        else:  # a keyword terminal, named by Lark after its text (AT for "at")
             kws.append(f"'{t.lower()}'")
-    items = sorted(set(kws)) + [o for o in dict.fromkeys(others)]
+    words = sorted(set(kws))
+    rest = list(dict.fromkeys(others))
+    # A long list is cut among the keywords only: cutting the whole list at 12 dropped
+    # what matters most at the end of a block ("'}'", "the end of the line"), and the
+    # statement keywords (16 of them) fit under the limit.
+    if len(words) + len(rest) > 20:
+        words = [*words[: max(4, 20 - len(rest))], "..."]
+    items = words + rest
     if not items:
         return "something else"
     if len(items) == 1:
         return items[0]
-    if len(items) > 12:
-        items = [*items[:12], "..."]
     return ", ".join(items[:-1]) + " or " + items[-1]

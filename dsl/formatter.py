@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 
 from vmcore.dsl import ast
+from vmcore.dsl.errors import source_lines
 from vmcore.dsl.parser import parse
 
 INDENT = "    "
@@ -29,7 +30,7 @@ def _scan(text: str) -> _Comments:
     own: dict[int, str] = {}
     trailing: dict[int, str] = {}
     blank: set[int] = set()
-    for n, line in enumerate(text.splitlines(), 1):
+    for n, line in enumerate(source_lines(text), 1):  # numbered as the parser does
         if not line.strip():
             blank.add(n)
             continue
@@ -52,12 +53,19 @@ class _Printer:
         self.prev_end = 0
 
     def _flush(self, upto: int, indent: str) -> None:
-        """Own-line comments before source line ``upto``, with a blank line where there was one."""
-        for ln in sorted(k for k in self.c.own if k < upto and k not in self.done):
+        """Comments before source line ``upto`` not yet printed, each on a line of its own,
+        with a blank line where there was one.
+
+        Besides own-line comments, that is every trailing comment no printed node took: one
+        inside a block printed on one line (``process P on G {`` over several lines), or
+        after a lone ``;``.  Those used to be dropped.
+        """
+        pending = {**self.c.trailing, **self.c.own}
+        for ln in sorted(k for k in pending if k < upto and k not in self.done):
             self._blank_before(ln, indent)
-            self.out.append(f"{indent}{self.c.own[ln]}".rstrip())
+            self.out.append(f"{indent}{pending[ln]}".rstrip())
             self.done.add(ln)
-            self.prev_end = ln
+            self.prev_end = max(self.prev_end, ln)
 
     def _blank_before(self, line: int, indent: str) -> None:
         gap = self.prev_end and any(self.prev_end < b < line for b in self.c.blank)

@@ -3,16 +3,21 @@ with one method per grammar rule."""
 
 from __future__ import annotations
 
+import hashlib
+import os
 import re
+import tempfile
+from collections.abc import Iterable
 from functools import cache
 from pathlib import Path
 from typing import Any
 
+import lark
 from lark import Lark, Token, Transformer, Tree, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
 
 from vmcore.dsl import ast
-from vmcore.dsl.errors import VmsError, words_for
+from vmcore.dsl.errors import VmsError, source_lines, words_for
 
 GRAMMAR = Path(__file__).with_name("vms.lark")
 
@@ -22,15 +27,45 @@ TIME_UNITS = {"ns": 1, "us": 1_000, "ms": 1_000_000, "s": 1_000_000_000}
 _NUM = re.compile(r"^(0x[0-9a-fA-F_]+|[0-9_]+)(.*)$")
 
 
+_OPTIONS: dict[str, Any] = {
+    "parser": "lalr",
+    "lexer": "contextual",
+    "propagate_positions": True,
+    "maybe_placeholders": False,
+}
+
+
+def _cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "vmcore"
+
+
 @cache
 def _lark() -> Lark:
-    return Lark(
-        GRAMMAR.read_text(encoding="utf-8"),
-        parser="lalr",
-        lexer="contextual",
-        propagate_positions=True,
-        maybe_placeholders=False,
-    )
+    """The parser; its grammar analysis (most of `vmcore test` start-up) is cached on disk.
+
+    Lark writes its cache file in place, so several processes starting at once (-n, CI
+    jobs) could read one half written.  The cache is therefore named after the grammar and
+    Lark version, written to a temporary file and renamed into place; any trouble with it
+    falls back to building the parser from the grammar.
+    """
+    grammar = GRAMMAR.read_text(encoding="utf-8")
+    key = hashlib.sha256((grammar + lark.__version__ + repr(sorted(_OPTIONS.items()))).encode()).hexdigest()[
+        :20
+    ]
+    final = _cache_dir() / f"vms-{key}.lark-cache"
+    try:
+        if final.is_file():
+            return Lark(grammar, cache=str(final), **_OPTIONS)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".vms-", suffix=".tmp", dir=final.parent)
+        os.close(fd)
+        os.unlink(tmp)  # lark writes the file itself
+        parser = Lark(grammar, cache=tmp, **_OPTIONS)
+        os.replace(tmp, final)
+        return parser
+    except Exception:
+        return Lark(grammar, **_OPTIONS)
 
 
 class _Fail(ValueError):
@@ -278,14 +313,16 @@ class _ToAst(Transformer[Token, Any]):
     def use_item(self, meta: Any, c: list[Token]) -> tuple[str, bool, ast.Pos]:
         return (str(c[0]), len(c) > 1, _tp(c[0]))
 
-    def uses(self, meta: Any, c: list[Any]) -> tuple[str, list[Any]]:
-        return ("uses", c)
+    # `uses`, `after` and `takes` carry their position so that a repeated clause is
+    # reported where it stands (it was reported at the start of the job)
+    def uses(self, meta: Any, c: list[Any]) -> tuple[str, list[Any], ast.Pos]:
+        return ("uses", c, _p(meta))
 
-    def after(self, meta: Any, c: list[Token]) -> tuple[str, list[Any]]:
-        return ("after", [(str(t), _tp(t)) for t in c])
+    def after(self, meta: Any, c: list[Token]) -> tuple[str, list[Any], ast.Pos]:
+        return ("after", [(str(t), _tp(t)) for t in c], _p(meta))
 
-    def takes(self, meta: Any, c: list[Any]) -> tuple[str, ast.Val]:
-        return ("takes", c[0])
+    def takes(self, meta: Any, c: list[Any]) -> tuple[str, ast.Val, ast.Pos]:
+        return ("takes", c[0], _p(meta))
 
     def job(self, meta: Any, c: list[Any]) -> ast.JobStmt:
         name, engine, by = (str(t) for t in c[:3])
@@ -296,7 +333,7 @@ class _ToAst(Transformer[Token, Any]):
         for cl in c[3:]:
             key = type(cl).__name__ if not isinstance(cl, tuple) else cl[0]
             if key in seen:
-                p = cl.pos if not isinstance(cl, tuple) else _p(meta)
+                p = cl.pos if not isinstance(cl, tuple) else cl[2]
                 raise _Fail(f"job {name} has two '{key.lower()}' clauses", p.line, p.col)
             seen.add(key)
             if isinstance(cl, ast.Touches):
@@ -416,7 +453,7 @@ def parse(text: str, path: str = "<string>") -> ast.File:
     except UnexpectedInput as e:
         raise _syntax_error(e, text, path) from None
     try:
-        f: ast.File = _ToAst().transform(tree)
+        f: ast.File = _TO_AST.transform(tree)
     except VisitError as e:
         inner = e.orig_exc
         if isinstance(inner, _Fail):
@@ -425,36 +462,57 @@ def parse(text: str, path: str = "<string>") -> ast.File:
     return ast.File(f.items, path)
 
 
+_TO_AST = _ToAst()
+
+
+@cache
+def _literals() -> dict[str, str]:
+    """The text of each anonymous keyword terminal (see ``words_for``)."""
+    return {
+        t.name: str(t.pattern.value)
+        for t in _lark().terminals
+        if t.name.startswith("__ANON") and t.pattern.type == "str"
+    }
+
+
+def _words(terminals: Iterable[str]) -> str:
+    return words_for(terminals, _literals())
+
+
+def _eof_pos(text: str) -> tuple[int, int]:
+    """Just past the last character of the last line (a final newline ends that line)."""
+    lines = source_lines(text.removesuffix("\n"))
+    return len(lines), len(lines[-1]) + 1
+
+
 def _syntax_error(e: UnexpectedInput, text: str, path: str) -> VmsError:
     line, col = e.line, e.column
     if isinstance(e, UnexpectedCharacters):
         at = e.pos_in_stream or 0
         ch = text[at] if at < len(text) else ""
-        allowed = words_for(e.allowed or ())
+        allowed = _words(e.allowed or ())
         what = "a newline" if ch == "\n" else repr(ch)
         return VmsError(f"unexpected character {what}", path, line, col, text, expected=allowed)
     if isinstance(e, UnexpectedEOF):
-        lines = text.splitlines() or [""]
-        return VmsError(
-            "unexpected end of file",
-            path,
-            len(lines),
-            len(lines[-1]) + 1,
-            text,
-            expected=words_for(e.expected),
-        )
+        line, col = _eof_pos(text)
+        return VmsError("unexpected end of file", path, line, col, text, expected=_words(e.expected))
     assert isinstance(e, UnexpectedToken)
     tok = e.token
-    expected = words_for(e.accepts or e.expected)
+    expected = _words(e.accepts or e.expected)
     if tok.type == "$END":
-        lines = text.splitlines() or [""]
-        return VmsError(
-            "unexpected end of file", path, len(lines), len(lines[-1]) + 1, text, expected=expected
-        )
-    shown = "the end of the line" if tok.type == "_SEP" else repr(str(tok))
+        line, col = _eof_pos(text)
+        return VmsError("unexpected end of file", path, line, col, text, expected=expected)
+    line, col = tok.line or line, tok.column or col
+    shown = repr(str(tok))
     hint = None
-    if tok.type == "_SEP" and "';'" not in expected and "the end of the line" not in expected:
-        hint = "the statement is incomplete"
-    return VmsError(
-        f"unexpected {shown}", path, tok.line or line, tok.column or col, text, expected=expected, hint=hint
-    )
+    if tok.type == "_SEP":
+        # A separator is blanks, then `;`, a comment or a newline: say `;` or end of line
+        # (it used to read "unexpected the end of the line", even for a `;`), and put the
+        # caret on a `;` or `#` rather than on the blanks before it.
+        body = str(tok).lstrip(" \t")
+        if body[:1] in (";", "#"):
+            col += len(str(tok)) - len(body)
+        shown = "';'" if body[:1] == ";" else "end of line"
+        if "';'" not in expected and "the end of the line" not in expected:
+            hint = "the statement is incomplete"
+    return VmsError(f"unexpected {shown}", path, line, col, text, expected=expected, hint=hint)

@@ -7,6 +7,7 @@ names it.
 
 from __future__ import annotations
 
+import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -79,7 +80,7 @@ def load(start: Path | None = None) -> Config:
                 data = yaml.safe_load(y.read_text(encoding="utf-8"))
             except yaml.YAMLError as e:
                 raise ConfigError(f"{y}: not valid YAML: {e}") from None
-            return _check(data, str(y))
+            return _rebase(_check(data, str(y)), d, here)
         t = d / "pyproject.toml"
         if t.is_file():
             try:
@@ -88,5 +89,16 @@ def load(start: Path | None = None) -> Config:
                 raise ConfigError(f"{t}: not valid TOML: {e}") from None
             tool = doc.get("tool", {})
             if isinstance(tool, dict) and "vmcore" in tool:
-                return _check(tool["vmcore"], f"{t} [tool.vmcore]")
+                return _rebase(_check(tool["vmcore"], f"{t} [tool.vmcore]"), d, here)
     return Config()
+
+
+def _rebase(cfg: Config, config_dir: Path, cwd: Path) -> Config:
+    """Make configured relative ``paths`` relative to the configuration file's directory.
+
+    Why: they were taken relative to the current directory, so ``vmcore test`` run from a
+    subdirectory of the project failed with "file or directory not found".  They are shown
+    relative to the current directory, so ids, failures and replay lines stay short.
+    """
+    cfg.paths = [p if Path(p).is_absolute() else os.path.relpath(config_dir / p, cwd) for p in cfg.paths]
+    return cfg

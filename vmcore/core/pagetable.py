@@ -285,7 +285,7 @@ class PageTable:
         uint(op, "va", va)
         uint(op, "npages", npages)
         uint(op, "phys", phys)
-        uint(op, "flags", int(flags))
+        uint(op, "flags", flags)
         st = lib.vmc_vm_map(self._h("map"), va, npages, int(flags), phys)
         if st == lib.VMC_E_INVAL:
             raise fail(st, op, f"flags={int(flags):#x} holds bits a mapping may not set", flags=flags)
@@ -326,7 +326,7 @@ class PageTable:
         op = "PageTable.protect"
         uint(op, "va", va)
         uint(op, "npages", npages)
-        uint(op, "perms", int(perms))
+        uint(op, "perms", perms)
         st = lib.vmc_vm_protect(self._h("protect"), va, npages, int(perms))
         if st == lib.VMC_E_INVAL:
             raise fail(st, op, f"perms={int(perms):#x} holds bits other than R/W/X", perms=perms)
@@ -336,7 +336,7 @@ class PageTable:
         """Translate ``va`` as the GPU would, asking for ``perms``."""
         op = "PageTable.walk"
         uint(op, "va", va)
-        uint(op, "perms", int(perms))
+        uint(op, "perms", perms)
         st = lib.vmc_vm_walk(self._h("walk"), va, int(perms), self._walk)
         if st == lib.VMC_E_INVAL:
             raise fail(st, op, f"perms={int(perms):#x} holds bits other than R/W/X", va=va, perms=perms)
@@ -351,7 +351,7 @@ class PageTable:
         op = "PageTable.scan"
         uint(op, "va", va)
         uint(op, "npages", npages)
-        uint(op, "perms", int(perms))
+        uint(op, "perms", perms)
         idx = ffi.new("uint64_t *")
         st = lib.vmc_vm_scan(self._h("scan"), va, npages, int(perms), idx, self._walk)
         if st == lib.VMC_E_INVAL:
