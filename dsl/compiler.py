@@ -179,7 +179,8 @@ class Compiler:
             pid = f"{Path(path).name if path != '<string>' else path}::{sc.name}"
             shown = None
             if v is not None:
-                shown = str(v.value)
+                # ids show values as written (true, 4KiB), strings without their quotes
+                shown = str(v.value) if v.kind == "str" else (v.text or str(v.value))
                 pid += f"[{shown}]"
             out.append(
                 CompiledScenario(
@@ -372,10 +373,14 @@ class _Ctx:
             gpus = self.process(n.process, n.pos)
             self.addr_range(n.addr, n.size)
             self.loc(n.loc)
+            if n.loc.domain == "gtt":
+                raise self.err("an svm range lives in system or GPU.vram (GTT is for BOs)", n.loc.pos)
             placed: dict[str, str] = {}
             for a in n.attrs:
                 if a.loc is not None:
                     self.loc(a.loc)
+                    if a.loc.domain == "gtt":
+                        raise self.err("a preferred location is system or GPU.vram", a.loc.pos)
                 if a.size is not None:
                     gran = self.sizeval(a.size)
                     if gran < PAGE or gran & (gran - 1):
@@ -523,6 +528,10 @@ class _Ctx:
             if k == "in":
                 assert isinstance(last, ast.Loc)
                 self.loc(last)
+                if last.domain == "gtt":
+                    raise self.err(
+                        "data is either in system or in GPU.vram (GTT pages count as system)", last.pos
+                    )
             else:
                 assert isinstance(last, ast.Val)
                 self.intval(last, "a value")

@@ -44,7 +44,7 @@ the event log of the schedule that decided it, and the command that replays it.
 
 
 def _pm(args: argparse.Namespace, cfg_plugins: Sequence[str] = ()) -> Any:
-    from vmcore.plugins import plugin_manager
+    from vmcore.plugins import load_errors, plugin_manager
 
     auto = os.environ.get("VMCORE_DISABLE_PLUGIN_AUTOLOAD", "") in ("", "0")
     blocked = {p[3:] for p in getattr(args, "plugin", None) or [] if p.startswith("no:")}
@@ -54,6 +54,9 @@ def _pm(args: argparse.Namespace, cfg_plugins: Sequence[str] = ()) -> Any:
         plugin = pm.get_plugin(name)
         if plugin is not None:
             pm.unregister(plugin)
+    for msg in load_errors(pm):
+        if not any(msg.startswith(f"plugin {b!r}") for b in blocked):
+            print(f"vmcore: warning: {msg}", file=sys.stderr)
     return pm
 
 
@@ -232,6 +235,15 @@ def _plugins(args: argparse.Namespace) -> int:
     return 0
 
 
+def _new_plugin(args: argparse.Namespace) -> int:
+    from vmcore.scaffold import new_plugin
+
+    path = new_plugin(args.name, args.dir)
+    print(f"created {path}: a fault policy, a scenario and tests")
+    print(f"next: pip install -e {path} && python -m pytest {path / 'tests'}")
+    return 0
+
+
 def _demo(args: argparse.Namespace) -> int:
     """A short tour of the C core: page tables, a fence chain, the ring, a pool."""
     from vmcore.core import FenceKind, FenceTable, Invalidate, PageTable, Pool, Pte, Ring
@@ -324,6 +336,11 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("--json", action="store_true", help="machine-readable output")
     pl.add_argument("-p", dest="plugin", action="append", metavar="MODULE", help="load a plugin module")
     pl.set_defaults(func=_plugins)
+
+    np = sub.add_parser("new-plugin", help="scaffold a plugin package: a sample policy, a scenario, tests")
+    np.add_argument("name", metavar="NAME", help="distribution name, e.g. vmcore-kill-writes")
+    np.add_argument("--dir", default=".", metavar="DIR", help="create NAME inside DIR (default: .)")
+    np.set_defaults(func=_new_plugin)
 
     d = sub.add_parser("demo", help="a short tour of the C core", description=_demo.__doc__)
     d.add_argument("--pages", type=int, default=1024, help="pages to map (default 1024)")

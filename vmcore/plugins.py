@@ -11,6 +11,7 @@ import threading
 import traceback
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from importlib import metadata
 from typing import Any, cast
 
 import pluggy
@@ -31,18 +32,42 @@ def did_you_mean(name: str, known: Iterable[str]) -> str:
     return f"; did you mean {close[0]!r}?" if close else ""
 
 
-def plugin_manager(modules: Iterable[str] = (), entry_points: bool = True) -> pluggy.PluginManager:
-    """A manager with vmcore's hookspecs, the built-in policies and the given plugins."""
+def load_errors(pm: pluggy.PluginManager) -> list[str]:
+    """Plugins that failed to load into ``pm`` (the CLI reports each once)."""
+    return list(getattr(pm, "vmcore_load_errors", []))
+
+
+def plugin_manager(
+    modules: Iterable[str] = (), entry_points: bool = True, strict: bool | None = None
+) -> pluggy.PluginManager:
+    """A manager with vmcore's hookspecs, the built-in policies and the given plugins.
+
+    An entry-point plugin that fails to import or register is recorded (see
+    :func:`load_errors`) and the others still load; ``strict`` (or VMCORE_STRICT_PLUGINS=1)
+    raises instead.  A module named with ``-p`` that cannot be imported is always an error.
+    """
+    if strict is None:
+        strict = os.environ.get("VMCORE_STRICT_PLUGINS", "") not in ("", "0")
     pm = pluggy.PluginManager(hookspecs.PROJECT)
     pm.add_hookspecs(hookspecs)
     pm.register(BuiltinPolicies(), name="vmcore.policies")
+    errors: list[str] = []
     if entry_points:
-        try:
-            pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
-        except Exception as e:  # a broken third-party plugin must not take vmcore down
-            raise PluginError(
-                f"loading plugins from entry-point group {ENTRY_POINT_GROUP!r} failed: {e}"
-            ) from e
+        for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
+            if pm.get_plugin(ep.name) is not None or pm.is_blocked(ep.name):
+                continue
+            dist = f"{ep.dist.name} {ep.dist.version}" if ep.dist is not None else "unknown distribution"
+            try:
+                pm.register(ep.load(), name=ep.name)
+            except Exception as e:
+                msg = (
+                    f"plugin {ep.name!r} ({dist}) failed to load: {type(e).__name__}: {e} "
+                    f"(disable it with -p no:{ep.name} or VMCORE_DISABLE_PLUGIN_AUTOLOAD=1)"
+                )
+                if strict:
+                    raise PluginError(msg) from e
+                errors.append(msg)
+    pm.vmcore_load_errors = errors  # type: ignore[attr-defined]
     for mod in modules:
         try:
             module = importlib.import_module(mod)

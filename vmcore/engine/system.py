@@ -1576,8 +1576,8 @@ class System:
 
     def evict_page_tables(self, proc: Process, gpu: str | None, va: int | None) -> Gen:
         for vm in list(proc.vms.values()):
-            if gpu is not None and vm.gpu.name != gpu:
-                continue
+            if (gpu is not None and vm.gpu.name != gpu) or not vm.alive:
+                continue  # a torn-down VM has no page tables left to evict
             handles = (
                 vm.pt.pts_in_range(va & ~(PAGE - 1), 1) if va is not None else vm.pt.pts_in_range(0, 1 << 36)
             )
