@@ -1,9 +1,21 @@
 #!/bin/sh
-# The whole test suite: install (editable, with the dev extra), lint, type-check, test.
+# The whole test suite: install (editable, with the dev extra and the bundled plugin
+# packages), lint, type-check, test with branch coverage, then each plugin's own tests.
 # .ci/run calls exactly this; README's "Quick start" shows it.
 set -eu
 cd "$(dirname "$0")"
-python -m pip install -q --disable-pip-version-check -e '.[dev]' 2>&1 | grep -v -e '^WARNING: Location' -e 'Running pip as the' || true
-python -m ruff check vmcore dsl tests benchmarks
+PLUGINS="plugins/vmcore-emergency-pool plugins/vmcore-hint-migration plugins/vmcore-fault-stats"
+pip_args=""
+for p in $PLUGINS; do pip_args="$pip_args -e $p"; done
+python -m pip install -q --disable-pip-version-check -e '.[dev]' $pip_args 2>&1 \
+    | grep -v -e '^WARNING: Location' -e 'Running pip as the' || true
+python -m ruff check vmcore dsl tests benchmarks plugins
 python -m mypy --strict vmcore tests benchmarks
-python -m pytest "$@"
+for p in $PLUGINS; do
+    (cd "$p" && python -m mypy --strict src tests)
+done
+python -m vmcore.cli fmt --check scenarios
+python -m pytest --cov=vmcore --cov=dsl --cov-branch --cov-report=term:skip-covered "$@"
+for p in $PLUGINS; do
+    (cd "$p" && python -m pytest -q -p no:cacheprovider tests)
+done

@@ -16,6 +16,7 @@ from typing import Any
 
 import pluggy
 
+from vmcore.core.pool import MAX_BLOCKS, MIN_BLOCK
 from vmcore.dsl import ast
 from vmcore.dsl.errors import VmsError, did_you_mean
 from vmcore.dsl.parser import parse
@@ -25,6 +26,8 @@ from vmcore.plugins import policy_classes
 from vmcore.policies import FAMILIES, PolicyError
 
 VA_LIMIT = 1 << 48
+POOL_MAX = MAX_BLOCKS * MIN_BLOCK
+"""The largest VRAM or GTT pool the core's buddy allocator takes."""
 PAGE = 4096
 RUN_CHECKS = {
     "no deadlock",
@@ -76,6 +79,9 @@ class Compiler:
         for table in pm.hook.vmcore_expect_predicates():
             if table:
                 self.plugin_predicates.update(table)
+        self.plugin_metrics: set[str] = set()
+        for names in pm.hook.vmcore_metric_names():
+            self.plugin_metrics.update(names or ())
 
     # -- files ---------------------------------------------------------------------
     def compile_path(self, path: str | Path) -> list[CompiledScenario]:
@@ -145,9 +151,22 @@ class Compiler:
                     raise VmsError(
                         f"gpu {item.name} needs a 'vram SIZE'", path, item.pos.line, item.pos.col, text
                     )
-                for v in (item.vram, item.gtt):
-                    if v is not None:
-                        self._size(v, text, path, {}, what="a memory size")
+                for what, v in (("vram", item.vram), ("gtt", item.gtt)):
+                    if v is None:
+                        continue
+                    n = self._size(v, text, path, {}, what="a memory size")
+                    # checked here, not left to the run: `vram 0`, `gtt 6KiB` or `vram 1TiB`
+                    # compiled and then every run failed with the core pool's own error
+                    if n == 0 or n % PAGE:
+                        raise VmsError(
+                            f"{what} {v.text or n} must be a nonzero multiple of 4KiB",
+                            path, v.pos.line, v.pos.col, text,
+                        )  # fmt: skip
+                    if n > POOL_MAX:
+                        raise VmsError(
+                            f"{what} {v.text or n} is larger than a memory pool can be ({POOL_MAX >> 30}GiB)",
+                            path, v.pos.line, v.pos.col, text,
+                        )  # fmt: skip
                 topo.gpus[item.name] = item
                 for eng in item.engines:
                     if eng.name in topo.engines:

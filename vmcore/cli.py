@@ -195,8 +195,9 @@ def _fmt(args: argparse.Namespace) -> int:
 
 
 def _plugins(args: argparse.Namespace) -> int:
+    from vmcore.plugins import distribution_of
+
     pm = _pm(args)
-    dists = {id(plugin): dist for plugin, dist in ((p, d) for d, p in pm.list_plugin_distinfo())}
     adds: dict[int, list[str]] = {}
     for impl in pm.hook.vmcore_policies.get_hookimpls():
         adds[id(impl.plugin)] = [f"{cls.family}={cls.name}" for cls in impl.function() or []]
@@ -204,18 +205,17 @@ def _plugins(args: argparse.Namespace) -> int:
     for name, plugin in pm.list_name_plugin():
         if plugin is None:
             continue
-        dist = dists.get(id(plugin))
+        dist = distribution_of(pm, name)
         module = (
-            sys.modules.get(getattr(plugin, "__module__", "") or "")
-            if not hasattr(plugin, "__file__")
-            else plugin
+            plugin
+            if hasattr(plugin, "__file__")
+            else sys.modules.get(getattr(plugin, "__module__", "") or "")
         )
-        builtin = name.startswith("vmcore")
         rows.append(
             {
                 "name": name,
-                "distribution": dist.project_name if dist else ("vmcore" if builtin else None),
-                "version": dist.version if dist else (__version__ if builtin else None),
+                "distribution": dist[0] if dist else None,
+                "version": dist[1] if dist else None,
                 "hooks": sorted({h.name for h in pm.get_hookcallers(plugin) or []}),
                 "policies": adds.get(id(plugin), []),
                 "path": getattr(module, "__file__", None),

@@ -152,17 +152,38 @@ def vmcore_event(time: int, actor: str, action: str, detail: str) -> None:
 
 
 @hookspec
+def vmcore_run_started(scenario: str) -> None:
+    """Observer: a run of ``scenario`` is about to start (one call per schedule explored).
+
+    Called on every plugin and on the run's active policies.  Active policy instances are
+    reused across runs of a scenario; a policy that keeps state between decisions (a
+    fault history, say) resets it here.
+    """
+
+
+@hookspec
 def vmcore_expect_predicates() -> Mapping[str, Callable[..., bool]] | None:
     """Observer: extra ``expect`` predicates, by name.
 
-    Each callable receives the run result and the predicate's arguments as strings,
-    and returns whether the predicate holds.
+    Each callable receives a read-only view of the run (``metric(name)``, ``faults``,
+    ``findings``, ``system``) and the predicate's arguments as strings, and returns
+    whether the predicate holds: a bool, or ``(bool, why)`` to say why.
     """
 
 
 @hookspec
 def vmcore_metrics(result: Any) -> Mapping[str, float] | None:
-    """Observer: extra metrics computed from the run result, by name."""
+    """Observer: extra metrics computed at the end of a run, by name.
+
+    ``result`` is the same view predicates get.  The metrics join the run's metrics and
+    may be used in ``expect NAME OP N``; a name a built-in metric already has is an error.
+    """
+
+
+@hookspec
+def vmcore_metric_names() -> list[str] | None:
+    """Observer: the names of the metrics this plugin's ``vmcore_metrics`` returns, so that
+    ``expect NAME OP N`` can be checked when a file is compiled."""
 
 
 @hookspec

@@ -32,6 +32,18 @@ def did_you_mean(name: str, known: Iterable[str]) -> str:
     return f"; did you mean {close[0]!r}?" if close else ""
 
 
+def _own_version() -> str:
+    from vmcore import __version__
+
+    return __version__
+
+
+def distribution_of(pm: pluggy.PluginManager, name: str) -> tuple[str, str] | None:
+    """(distribution, version) a plugin was loaded from by entry point, if it was."""
+    got: tuple[str, str] | None = getattr(pm, "vmcore_dists", {}).get(name)
+    return got
+
+
 def load_errors(pm: pluggy.PluginManager) -> list[str]:
     """Plugins that failed to load into ``pm`` (the CLI reports each once)."""
     return list(getattr(pm, "vmcore_load_errors", []))
@@ -52,6 +64,7 @@ def plugin_manager(
     pm.add_hookspecs(hookspecs)
     pm.register(BuiltinPolicies(), name="vmcore.policies")
     errors: list[str] = []
+    dists: dict[str, tuple[str, str]] = {"vmcore.policies": ("vmcore", _own_version())}
     if entry_points:
         for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
             if pm.get_plugin(ep.name) is not None or pm.is_blocked(ep.name):
@@ -59,6 +72,8 @@ def plugin_manager(
             dist = f"{ep.dist.name} {ep.dist.version}" if ep.dist is not None else "unknown distribution"
             try:
                 pm.register(ep.load(), name=ep.name)
+                if ep.dist is not None:
+                    dists[ep.name] = (ep.dist.name, ep.dist.version)
             except Exception as e:
                 msg = (
                     f"plugin {ep.name!r} ({dist}) failed to load: {type(e).__name__}: {e} "
@@ -68,13 +83,14 @@ def plugin_manager(
                     raise PluginError(msg) from e
                 errors.append(msg)
     pm.vmcore_load_errors = errors  # type: ignore[attr-defined]
+    pm.vmcore_dists = dists  # type: ignore[attr-defined]
     for mod in modules:
         try:
             module = importlib.import_module(mod)
         except Exception as e:
             raise PluginError(f"plugin module {mod!r} could not be imported: {e}") from e
-        if pm.get_plugin(mod) is None:
-            pm.register(module, name=mod)
+        if pm.get_plugin(mod) is None and not pm.is_registered(module):
+            pm.register(module, name=mod)  # already loaded by its entry point: nothing to do
     return pm
 
 
@@ -179,6 +195,12 @@ class ActivePolicies:
         self._dm.add_hookspecs(hookspecs)
         for fam, pol in self.policies.items():
             self._dm.register(pol, name=f"{fam}:{pol.name}")
+        # each decision hook reaches its own family's policy only: a policy of another
+        # family that happens to implement the hook must not answer (or override) it
+        self._callers: dict[str, Any] = {}
+        for hook, fam in hookspecs.FAMILY_OF_HOOK.items():
+            others = [p for f, p in self.policies.items() if f != fam]
+            self._callers[hook] = self._dm.subset_hook_caller(hook, remove_plugins=others)
         self._observers = [impl for impl in pm.hook.vmcore_event.get_hookimpls()]
         self.current: str | None = None
         """The hook being called right now (for a run stuck inside it)."""
@@ -190,7 +212,7 @@ class ActivePolicies:
         """Call decision ``hook`` on its family's active policy; ``None`` means default."""
         fam = hookspecs.FAMILY_OF_HOOK[hook]
         pol = self.policies[fam]
-        caller = getattr(self._dm.hook, hook)
+        caller = self._callers[hook]
         self.current = f"policy {pol!r}: hook {hook}"
         try:
             result = caller(**kwargs)
@@ -207,6 +229,20 @@ class ActivePolicies:
                 f"policy {pol!r}: hook {hook} returned {type(result).__name__} {result!r}, expected {names} or None"
             )
         return result
+
+    def run_started(self, scenario: str) -> None:
+        """Tell every plugin and the active policies that a run starts."""
+        self.current = "vmcore_run_started"
+        try:
+            self.pm.hook.vmcore_run_started(scenario=scenario)
+            self._dm.hook.vmcore_run_started(scenario=scenario)
+        except PluginError:
+            raise
+        except Exception as e:
+            tb = "".join(traceback.format_exception(e))
+            raise PluginError(f"a vmcore_run_started hook raised {type(e).__name__}: {e}\n{tb}") from e
+        finally:
+            self.current = None
 
     @property
     def has_observers(self) -> bool:

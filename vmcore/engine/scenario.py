@@ -13,10 +13,11 @@ True
 from __future__ import annotations
 
 import contextlib
+import traceback
 import weakref
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Generator, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import pluggy
 
@@ -123,6 +124,15 @@ class RunState:
         self.stalls: list[str] = []
         self.leaks: list[str] = []
         self.ring_damage: list[Finding] = []
+        self.plugin_metrics: dict[str, float] | None = None
+
+    @property
+    def faults(self) -> tuple[Any, ...]:
+        return tuple(self.monitor.faults)
+
+    @property
+    def findings(self) -> dict[str, list[Finding]]:
+        return dict(self.monitor.findings)
 
     @property
     def deadlocks(self) -> list[list[str]]:
@@ -139,6 +149,10 @@ class RunState:
         vm = vram_metrics(self)
         if name in vm:
             return vm[name]
+        if self.plugin_metrics is None:
+            self.plugin_metrics = _plugin_metrics(self.system.policies.pm, self, {})
+        if name in self.plugin_metrics:
+            return self.plugin_metrics[name]
         raise KeyError(name)
 
 
@@ -316,6 +330,7 @@ class Scenario:
         sim = Sim(self.scheduler, max_events=self.max_events, max_time=self.max_time)
         system = System(sim, policies, mon)
         sim.on_wait.append(lambda actor, fence: _potential(system, actor, fence))
+        policies.run_started(self.name)
         st = RunState(system, sim, mon)
         outcomes: list[Outcome] = []
         failures: list[str] = []
@@ -339,6 +354,12 @@ class Scenario:
         except VmcoreError as e:
             failures.append(f"{type(e).__name__}: {e}")
         self._conclude(st, outcomes, failures)
+        metrics = self._metrics(st)
+        try:
+            metrics.update(_plugin_metrics(self.pm, st, metrics))
+        except PluginError as e:
+            failures.append(str(e))
+        mon.observer = None  # results travel between processes (-n); the plugin manager does not
         result = Result(
             self.name,
             outcomes,
@@ -347,7 +368,7 @@ class Scenario:
             list(sim.deadlocks),
             st.stalls,
             st.leaks,
-            self._metrics(st),
+            metrics,
             mon.log,
             mon,
             policies.describe(),
@@ -545,6 +566,27 @@ def _potential(system: System, actor: Any, fence: Any) -> None:
         )
 
 
+def _plugin_metrics(pm: pluggy.PluginManager, st: RunState, builtin: dict[str, float]) -> dict[str, float]:
+    """Metrics plugins compute at the end of the run (vmcore_metrics)."""
+    out: dict[str, float] = {}
+    for impl in pm.hook.vmcore_metrics.get_hookimpls():
+        try:
+            table = cast("Mapping[str, object] | None", impl.function(result=st))
+        except Exception as e:
+            tb = "".join(traceback.format_exception(e))
+            raise PluginError(
+                f"plugin {impl.plugin_name!r}: vmcore_metrics raised {type(e).__name__}: {e}\n{tb}"
+            ) from e
+        for k, v in (table or {}).items():
+            if k in builtin:
+                raise PluginError(f"plugin {impl.plugin_name!r}: metric {k!r} is a built-in metric")
+            if isinstance(v, bool) or not isinstance(v, int | float):
+                raise PluginError(f"plugin {impl.plugin_name!r}: metric {k!r} is {v!r}, not a number")
+            out[k] = float(v)
+    st.plugin_metrics = out
+    return out
+
+
 def _judge_run(exp: Expectation, st: RunState) -> Verdict:
     return run_predicate(exp.predicate, st)
 
@@ -555,12 +597,21 @@ def _judge_state(exp: Expectation, st: RunState, pm: pluggy.PluginManager) -> Ve
         name = str(p.args[0])
         for table in pm.hook.vmcore_expect_predicates():
             if table and name in table:
-                fn: Callable[..., bool] = table[name]
+                fn: Callable[..., Any] = table[name]
                 try:
-                    ok = bool(fn(st, *[str(x) for x in p.args[1:]]))
+                    got = fn(st, *[str(x) for x in p.args[1:]])
                 except Exception as e:
-                    raise PluginError(f"expect predicate {name!r} raised {type(e).__name__}: {e}") from e
-                return Verdict(ok, f"{name} {'holds' if ok else 'does not hold'}")
+                    tb = "".join(traceback.format_exception(e))
+                    raise PluginError(
+                        f"expect predicate {name!r} raised {type(e).__name__}: {e}\n{tb}"
+                    ) from e
+                if isinstance(got, tuple) and len(got) == 2:
+                    return Verdict(bool(got[0]), str(got[1]))
+                if not isinstance(got, bool):
+                    raise PluginError(
+                        f"expect predicate {name!r} returned {got!r}, expected a bool or (bool, why)"
+                    )
+                return Verdict(got, f"{name} {'holds' if got else 'does not hold'}")
         raise ScenarioError(f"unknown expectation {name!r}")
     return state_predicate(p, st)
 
