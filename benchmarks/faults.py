@@ -75,8 +75,10 @@ def main() -> int:
     a = ap.parse_args()
     s = scenario(a.faults, a.seed)
     t0 = time.perf_counter()
+    c0 = time.process_time()
     r = s.run()
     dt = time.perf_counter() - t0
+    cpu = time.process_time() - c0
     if not r.passed:
         print(r.summary(), file=sys.stderr)
         return 1
@@ -84,6 +86,7 @@ def main() -> int:
     print(f"migrations: {int(r.metrics['migrations'])}")
     print(f"seconds: {dt:.2f}")
     print(f"faults_per_s: {a.faults / dt:.0f}")
+    print(f"faults_per_cpu_s: {a.faults / cpu:.0f}  # one core's worth, whatever else the machine runs")
     print(f"simulated_ns: {r.end_time}")
     shares = split(max(1000, a.faults // 10), a.seed)
     for k, v in shares.items():

@@ -569,11 +569,11 @@ class _Ctx:
                 self.timeval(within)
         elif k == "metric":
             name, _, value = p.args
-            # Only the engine's own metrics: a plugin *predicate* name was accepted here too,
-            # and the run then failed with a KeyError (a predicate is no metric; plugin
-            # metrics from `vmcore_metrics` are not computed by the engine yet).
-            if name not in METRICS:
-                raise self.unknown("metric", str(name), p.pos, METRICS)
+            # The engine's metrics and those plugins name in `vmcore_metric_names`.  A plugin
+            # *predicate* name was accepted here too, and the run then failed with a KeyError:
+            # a predicate is no metric.
+            if name not in METRICS and name not in self.comp.plugin_metrics:
+                raise self.unknown("metric", str(name), p.pos, [*METRICS, *self.comp.plugin_metrics])
             assert isinstance(value, ast.Val)
             r = self.val(value)
             if r.kind not in ("int", "size", "time"):

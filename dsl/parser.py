@@ -97,7 +97,11 @@ def number(text: str, line: int = 0, col: int = 0) -> tuple[str, int]:
     if m is None:
         raise _Fail(f"{text!r} is not a number", line, col)
     digits, unit = m.groups()
-    n = int(digits.replace("_", ""), 0)
+    digits = digits.replace("_", "")
+    # Decimal is decimal even with leading zeros (`016MiB` is 16 MiB, as DESIGN's INT says):
+    # int(x, 0) refused a leading zero (it would be octal in C), a ValueError past the
+    # transformer, i.e. a Python traceback instead of a VmsError.
+    n = int(digits[2:], 16) if digits.startswith("0x") else int(digits, 10)
     if unit == "":
         kind, v = "int", n
     elif unit in SIZE_UNITS:

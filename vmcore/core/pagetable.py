@@ -110,8 +110,13 @@ class PtCounters:
     bytes_used: int
 
 
+_LEVELS: Final = {int(x): x for x in Level}
+_REASONS: Final = {int(x): x for x in WalkReason}
+
+
 def _walk(w: Any) -> Walk:
-    return Walk(Level(w.level), WalkReason(w.reason), int(w.pte), int(w.phys))
+    # dict lookups, not enum calls: this runs once per walk on the fault path
+    return Walk(_LEVELS[w.level], _REASONS[w.reason], w.pte, w.phys)
 
 
 def _c_int(value: object) -> int:
@@ -337,11 +342,21 @@ class PageTable:
         op = "PageTable.walk"
         uint(op, "va", va)
         uint(op, "perms", perms)
-        st = lib.vmc_vm_walk(self._h("walk"), va, int(perms), self._walk)
+        st = lib.vmc_vm_walk(self._vm if self._vm is not None else self._h("walk"), va, int(perms), self._walk)
         if st == lib.VMC_E_INVAL:
             raise fail(st, op, f"perms={int(perms):#x} holds bits other than R/W/X", va=va, perms=perms)
         check(st, op, va=va, perms=perms)
         return _walk(self._walk)
+
+    def translates(self, va: int, perms: int = 0) -> bool:
+        """Does ``va`` translate with ``perms``?  (:meth:`walk` without building a Walk:
+        the fault handler asks this for every fault.)"""
+        if type(va) is not int or type(perms) is not int:
+            return self.walk(va, perms).ok  # the full checks and their errors
+        st = lib.vmc_vm_walk(self._vm if self._vm is not None else self._h("walk"), va, perms, self._walk)
+        if st:
+            return self.walk(va, perms).ok
+        return bool(self._walk.reason == lib.VMC_WALK_OK)
 
     def scan(self, va: int, npages: int, perms: int = 0) -> tuple[int, Walk]:
         """Walk pages in order: (index of the first that does not translate, its walk).

@@ -255,6 +255,8 @@ class Sim:
 
     def fire(self, s: Signal) -> None:
         """Wake every actor waiting for ``s``."""
+        if not s.waiters:
+            return
         waiters, s.waiters = s.waiters, []
         for a, blocker, wid in waiters:
             if a.wait_id != wid or a.done:
@@ -325,7 +327,7 @@ class Sim:
                 waiters, self.idle_waiters = self.idle_waiters, []
                 for a in waiters:
                     self._wake(a)
-            while self._heap and self._stale(self._heap[0]):
+            while self._heap and type(self._heap[0][3]) is _Timeout and self._stale(self._heap[0]):
                 heapq.heappop(self._heap)
             if not self._ready:
                 if not self._heap:

@@ -1308,7 +1308,7 @@ class System:
                 self.sim.fire(ih.space)  # writers blocked on a full ring resume once half of it drained
             yield Sleep(FAULT_NS)
             vm = f.vm
-            if f.retry and vm.alive and not vm.process.killed and vm.pt.walk(f.va, self._perm(f.write)).ok:
+            if f.retry and vm.alive and not vm.process.killed and vm.pt.translates(f.va, self._perm(f.write)):
                 self.resolve(f, "mapped")  # another fault on this page or range already fixed it
                 continue
             outcome = yield from self._handle_fault(f)
