@@ -344,7 +344,7 @@ class RefPageTable:
         _uint(op, "va", va)
         _uint(op, "npages", npages)
         _uint(op, "phys", phys)
-        _uint(op, "flags", int(flags))
+        _uint(op, "flags", flags)
         self._live("map")
         _check_range(op, va, npages)
         if int(flags) & ~FLAGS_ALLOWED:
@@ -390,7 +390,7 @@ class RefPageTable:
         op = "PageTable.protect"
         _uint(op, "va", va)
         _uint(op, "npages", npages)
-        _uint(op, "perms", int(perms))
+        _uint(op, "perms", perms)
         self._live("protect")
         _check_range(op, va, npages)
         if int(perms) & ~PERM_BITS:
@@ -414,7 +414,7 @@ class RefPageTable:
     def walk(self, va: int, perms: int = 0) -> Walk:
         op = "PageTable.walk"
         _uint(op, "va", va)
-        _uint(op, "perms", int(perms))
+        _uint(op, "perms", perms)
         self._live("walk")
         if va >= VA_LIMIT:
             raise _err(OutOfRange, f"{op}: va={va:#x} lies past the VA space")
@@ -426,7 +426,7 @@ class RefPageTable:
         op = "PageTable.scan"
         _uint(op, "va", va)
         _uint(op, "npages", npages)
-        _uint(op, "perms", int(perms))
+        _uint(op, "perms", perms)
         self._live("scan")
         _check_range(op, va, npages)
         if int(perms) & ~PERM_BITS:
@@ -459,6 +459,25 @@ class RefPageTable:
             page << PAGE_SHIFT
             for page, pte in self._ptes.items()
             if pte_is_mapped(pte) and lo <= pte & ADDR_MASK < hi and bool(pte & SYSTEM) == bool(system)
+        ]
+        return len(vas), min(vas, default=0)
+
+    def find_phys_in(self, va: int, npages: int, lo: int, hi: int, system: bool) -> tuple[int, int]:
+        op = "PageTable.find_phys_in"
+        _uint(op, "va", va)
+        _uint(op, "npages", npages)
+        _uint(op, "lo", lo)
+        _uint(op, "hi", hi)
+        self._live("find_phys_in")
+        if lo > hi:
+            raise _err(InvalidArgument, f"{op}: lo={lo:#x} lies above hi={hi:#x}")
+        _check_range(op, va, npages)
+        vas = [
+            page << PAGE_SHIFT
+            for page in self._pages(va, npages)
+            if pte_is_mapped(pte := self._ptes.get(page, 0))
+            and lo <= pte & ADDR_MASK < hi
+            and bool(pte & SYSTEM) == bool(system)
         ]
         return len(vas), min(vas, default=0)
 

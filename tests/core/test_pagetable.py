@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -29,7 +29,7 @@ from hypothesis.stateful import (
 )
 
 from tests.core.ref_pt import RefPageTable
-from vmcore.core import PAGE_SIZE, Invalidate, Level, PageTable, Pte, PtInfo, Walk, WalkReason
+from vmcore.core import PAGE_SIZE, Invalidate, Level, PageTable, PtCounters, Pte, PtInfo, Walk, WalkReason
 from vmcore.core.pagetable import (
     ENTRIES_PER_PT,
     PAGE_SHIFT,
@@ -469,6 +469,23 @@ def test_find_phys(pt: PageTable) -> None:
     assert pt.find_phys(0, VA_LIMIT, False) == (4, VA + 4 * P)
 
 
+def test_find_phys_in_looks_only_at_the_range(pt: PageTable) -> None:
+    va = VA + PTB_SPAN - 2 * P  # two PTBs
+    pt.ensure(va, 4)
+    pt.map(va, 4, PHYS, RW)
+    pt.map(VA, 1, PHYS + P, RW)  # the same address, outside the range below
+    assert pt.find_phys(PHYS, PHYS + 8 * P, False) == (5, VA)
+    assert pt.find_phys_in(va, 4, PHYS, PHYS + 8 * P, False) == (4, va)
+    assert pt.find_phys_in(va + P, 3, PHYS + P, PHYS + 2 * P, False) == (1, va + P)
+    assert pt.find_phys_in(va + 2 * P, 2, PHYS, PHYS + 8 * P, False) == (2, va + 2 * P)
+    assert pt.find_phys_in(va, 4, PHYS, PHYS + 8 * P, True) == (0, 0)
+    assert pt.find_phys_in(va, 0, 0, VA_LIMIT, False) == (0, 0)
+    # missing tables hold nothing
+    assert pt.find_phys_in(VA + PDB0_SPAN, 5000, 0, VA_LIMIT, False) == (0, 0)
+    pt.invalidate(va, 1, Invalidate.SILENT_RETRY)
+    assert pt.find_phys_in(va, 4, 0, VA_LIMIT, False) == (3, va + P)
+
+
 def test_read_ptes_zero_where_no_table(pt: PageTable) -> None:
     pt.ensure(VA, 1)
     pt.map(VA, 1, PHYS)
@@ -559,7 +576,7 @@ def test_counters(pt: PageTable) -> None:
     assert tuple(vars_of(pt.counters)) == (1000 - 512, 4, 4 * 4096)
 
 
-def vars_of(c: Any) -> list[int]:
+def vars_of(c: PtCounters) -> list[int]:
     return [c.valid_ptes, c.resident_pts, c.bytes_used]
 
 
@@ -661,6 +678,8 @@ BAD: list[tuple[str, Callable[[Env], object], type[CoreError], Names]] = [
     ("map-flags-valid", lambda e: e.pt.map(VA, 1, PHYS, Pte.VALID), InvalidArgument, ("flags=1",)),
     ("map-flags-tf", lambda e: e.pt.map(VA, 1, PHYS, Pte.TF), InvalidArgument, (shown("flags", 1 << 56),)),
     ("map-flags-negative", lambda e: e.pt.map(VA, 1, PHYS, -1), OutOfRange, ("flags=-1",)),
+    ("map-flags-str", lambda e: e.pt.map(VA, 1, PHYS, "RW"), InvalidArgument, ("flags must be an integer",)),  # type: ignore[arg-type]
+    ("walk-perms-float", lambda e: e.pt.walk(VA, 32.0), InvalidArgument, ("perms must be an integer",)),  # type: ignore[arg-type]
     ("map-no-table", lambda e: e.pt.map(PDB1_SPAN, 1, PHYS), MissingPageTable, (shown("va", PDB1_SPAN),)),
     # counts: negative, past the end of the 48-bit VA space
     ("map-npages-negative", lambda e: e.pt.map(VA, -1, PHYS), OutOfRange, ("npages=-1",)),
@@ -724,6 +743,24 @@ BAD: list[tuple[str, Callable[[Env], object], type[CoreError], Names]] = [
         ("lo=0x2000",),
     ),
     ("find-phys-negative", lambda e: e.pt.find_phys(-1, 0x1000, False), OutOfRange, ("lo=-1",)),
+    (
+        "find-phys-in-lo-above-hi",
+        lambda e: e.pt.find_phys_in(VA, 1, 0x2000, 0x1000, False),
+        InvalidArgument,
+        ("lo=0x2000",),
+    ),
+    (
+        "find-phys-in-unaligned",
+        lambda e: e.pt.find_phys_in(VA + 1, 1, 0, 0x1000, False),
+        Misaligned,
+        (shown("va", VA + 1),),
+    ),
+    (
+        "find-phys-in-past-end",
+        lambda e: e.pt.find_phys_in(VA, ALL_PAGES, 0, 0x1000, False),
+        OutOfRange,
+        (shown("npages", ALL_PAGES),),
+    ),
     # page-table BO allocation
     ("alloc-level-pdb2", lambda e: e.pt.alloc(Level.PDB2, VA, P), InvalidArgument, ("level=0",)),
     ("alloc-level-4", lambda e: e.pt.alloc(4, VA, P), InvalidArgument, ("level=4",)),
@@ -756,7 +793,7 @@ BAD: list[tuple[str, Callable[[Env], object], type[CoreError], Names]] = [
     ("move-unaligned", lambda e: e.pt.move(e.ptb, 0x1234), Misaligned, ("new_addr=0x1234",)),
     ("move-past-48", lambda e: e.pt.move(e.ptb, VA_LIMIT), OutOfRange, (shown("new_addr", VA_LIMIT),)),
     ("move-root-unaligned", lambda e: e.pt.move(e.pt.root, 8), Misaligned, ("new_addr=8",)),
-    ("free-root", lambda e: e.pt.free(e.pt.root), BusyError, ("pt=1", "root")),
+    ("free-root", lambda e: e.pt.free(e.pt.root), BusyError, ("pt=0x", "root")),
     (
         "free-has-children",
         lambda e: e.pt.free(e.pdb0),
@@ -1072,7 +1109,9 @@ class PageTableMachine(RuleBasedStateMachine):
     @rule(data=st.data(), h=st.one_of(handles, bad_handles))
     def query(self, data: st.DataObject, h: tuple[int, int]) -> None:
         kind = data.draw(
-            st.sampled_from(["info", "lookup", "missing", "walk", "scan", "read_ptes", "find_phys", "pts"])
+            st.sampled_from(
+                ["info", "lookup", "missing", "walk", "scan", "read_ptes", "find_phys", "find_phys_in", "pts"]
+            )
         )
         real, ref = self.real, self.ref
         if kind == "info":
@@ -1100,6 +1139,12 @@ class PageTableMachine(RuleBasedStateMachine):
         elif kind == "find_phys":
             lo, hi, system = data.draw(phys_s), data.draw(phys_s), data.draw(st.booleans())
             self.same(lambda: real.find_phys(lo, hi, system), lambda: ref.find_phys(lo, hi, system))
+        elif kind == "find_phys_in":
+            (va, n), lo, hi = data.draw(range_s), data.draw(phys_s), data.draw(phys_s)
+            self.same(
+                lambda: real.find_phys_in(va, n, lo, hi, False),
+                lambda: ref.find_phys_in(va, n, lo, hi, False),
+            )
         else:
             page = data.draw(st.sampled_from(sorted(self.touched) or [0]))
             n = min(data.draw(st.integers(0, 600)), ALL_PAGES - page)
@@ -1123,7 +1168,7 @@ class PageTableMachine(RuleBasedStateMachine):
             self.pair(x, y)  # BOs a failed ensure left behind join the mapping here
         assert self.real.info(self.real.root) == self.ref.info(self.ref.root)
         # ranges that start or end exactly on BO boundaries
-        for va, n in [*WINDOWS, *((a + 8 * P, 1) for a in ANCHORS), *((a, 8) for a in ANCHORS)]:
+        for va, n in [*WINDOWS, *((x + 8 * P, 1) for x in ANCHORS), *((x, 8) for x in ANCHORS)]:
             got = [self.to_ref[h] for h in self.real.pts_in_range(va, n)]
             assert got == self.ref.pts_in_range(va, n)
 
@@ -1132,6 +1177,11 @@ class PageTableMachine(RuleBasedStateMachine):
         for lo, hi in [(0, P), (P, 2 * P), (0, PHYS), (PHYS, PHYS + 4 * P), (P, VA_LIMIT)]:
             for system in (False, True):
                 assert self.real.find_phys(lo, hi, system) == self.ref.find_phys(lo, hi, system)
+        for lo, hi in [(0, P), (P, VA_LIMIT)]:
+            for va, n in WINDOWS:
+                for system in (False, True):
+                    got = self.real.find_phys_in(va + P, n - 1, lo, hi, system)
+                    assert got == self.ref.find_phys_in(va + P, n - 1, lo, hi, system)
 
     @invariant()
     def same_ptes_and_walks(self) -> None:
@@ -1149,3 +1199,15 @@ class PageTableMachine(RuleBasedStateMachine):
 
 
 test_page_table_matches_reference = PageTableMachine.TestCase
+
+
+def test_a_handle_of_another_table_is_refused_not_obeyed() -> None:
+    """Handles carry their context's tag: pt2 must not free its own table when handed
+    the handle of pt1's table at the same index."""
+    with PageTable(root_addr=ROOT_ADDR) as pt1, PageTable(root_addr=ROOT_ADDR) as pt2:
+        (h1,) = [h for h in pt1.ensure(VA, 1) if pt1.info(h).level is Level.PTB]
+        (h2,) = [h for h in pt2.ensure(VA, 1) if pt2.info(h).level is Level.PTB]
+        assert h1 & 0xFFFF_FFFF == h2 & 0xFFFF_FFFF  # the same slot in both tables
+        raises(BadHandle, lambda: pt2.free(h1), shown("pt", h1))
+        assert pt2.lookup(Level.PTB, VA) == h2  # untouched
+        pt2.free(h2)

@@ -473,3 +473,12 @@ class PoolMachine(RuleBasedStateMachine):
 
 
 test_pool_matches_reference = PoolMachine.TestCase
+
+
+def test_a_block_of_another_pool_is_refused_not_freed() -> None:
+    with Pool(1 << 20) as a, Pool(1 << 20) as b:
+        ha, hb = a.alloc(4096), b.alloc(4096)
+        assert ha & 0xFFFF_FFFF == hb & 0xFFFF_FFFF  # the same first page in both pools
+        with pytest.raises(BadHandle):
+            b.free(ha)
+        assert b.block(hb).size == 4096  # b's own block is still allocated

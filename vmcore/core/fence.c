@@ -41,6 +41,7 @@ typedef struct {
 } fence;
 
 struct vmc_fences {
+    uint32_t tag; /* handle tag: see vmc_handle_make */
     fence *f;
     uint32_t n, cap;
     uint32_t *free_idx;
@@ -58,7 +59,7 @@ static fence *fence_get(const vmc_fences *t, uint64_t h)
     if (i >= t->n)
         return NULL;
     fence *f = &t->f[i];
-    if (!f->live || f->gen != vmc_handle_gen(h))
+    if (!f->live || f->gen != vmc_handle_gen(h, t->tag))
         return NULL;
     return f;
 }
@@ -74,7 +75,7 @@ static fence *fence_dep(const vmc_fences *t, uint64_t h)
         return NULL;
     f = &t->f[i];
     /* release bumped the generation once; a zombie slot is never reused */
-    if (!f->zombie || f->gen != vmc_handle_gen(h) + 1u)
+    if (!f->zombie || f->gen != vmc_handle_gen(h, t->tag) + 1u)
         return NULL;
     return f;
 }
@@ -95,6 +96,7 @@ vmc_status vmc_fences_create(uint32_t max_fences, vmc_fences **out)
     vmc_fences *t = calloc(1, sizeof(*t));
     if (!t)
         return VMC_E_NOMEM;
+    t->tag = vmc_tag_of(t);
     t->max = max_fences;
     *out = t;
     return VMC_OK;
@@ -144,7 +146,7 @@ vmc_status vmc_fence_create(vmc_fences *t, int kind, uint32_t producer, uint64_t
     f->live = 1;
     t->live++;
     t->pending++;
-    *out = vmc_handle_make(i, f->gen);
+    *out = vmc_handle_make(i, f->gen, t->tag);
     return VMC_OK;
 }
 

@@ -21,6 +21,7 @@
 #define ST_USED 2
 
 struct vmc_pool {
+    uint32_t tag; /* handle tag: see vmc_handle_make */
     uint64_t npages;
     uint8_t *order;
     uint8_t *state;
@@ -67,6 +68,7 @@ vmc_status vmc_pool_create(uint64_t size, vmc_pool **out)
     vmc_pool *p = calloc(1, sizeof(*p));
     if (!p)
         return VMC_E_NOMEM;
+    p->tag = vmc_tag_of(p);
     p->npages = npages;
     p->order = calloc(npages, 1);
     p->state = calloc(npages, 1);
@@ -140,7 +142,7 @@ vmc_status vmc_pool_alloc(vmc_pool *p, uint64_t size, uint64_t *out)
     p->order[pg] = (uint8_t)order;
     p->pinned[pg] = 0;
     p->free_pages -= (uint64_t)1 << order;
-    *out = vmc_handle_make(pg, p->gen[pg]);
+    *out = vmc_handle_make(pg, p->gen[pg], p->tag);
     return VMC_OK;
 }
 
@@ -149,7 +151,7 @@ static int block_get(const vmc_pool *p, uint64_t h, uint32_t *pg)
     if (!p || h == 0)
         return 0;
     uint32_t i = vmc_handle_index(h);
-    if (i >= p->npages || p->state[i] != ST_USED || p->gen[i] != vmc_handle_gen(h))
+    if (i >= p->npages || p->state[i] != ST_USED || p->gen[i] != vmc_handle_gen(h, p->tag))
         return 0;
     *pg = i;
     return 1;

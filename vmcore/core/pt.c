@@ -41,6 +41,7 @@ typedef struct {
 } pt_node;
 
 struct vmc_vm {
+    uint32_t tag; /* handle tag: see vmc_handle_make */
     pt_node *nodes;
     uint32_t nnodes, cap;
     uint32_t *free_idx;
@@ -104,14 +105,14 @@ static pt_node *node_get(const vmc_vm *vm, uint64_t h)
     if (idx >= vm->nnodes)
         return NULL;
     pt_node *n = &vm->nodes[idx];
-    if (!n->live || n->gen != vmc_handle_gen(h))
+    if (!n->live || n->gen != vmc_handle_gen(h, vm->tag))
         return NULL;
     return n;
 }
 
 static uint64_t node_handle(const vmc_vm *vm, const pt_node *n)
 {
-    return vmc_handle_make((uint32_t)(n - vm->nodes), n->gen);
+    return vmc_handle_make((uint32_t)(n - vm->nodes), n->gen, vm->tag);
 }
 
 /* Child of directory n covering va, or NULL. */
@@ -196,6 +197,7 @@ vmc_status vmc_vm_create(uint64_t root_addr, uint32_t max_pts, vmc_vm **out)
     vmc_vm *vm = calloc(1, sizeof(*vm));
     if (!vm)
         return VMC_E_NOMEM;
+    vm->tag = vmc_tag_of(vm);
     vm->max_pts = max_pts;
     /* free_idx never needs more than max_pts slots; reserve lazily up to that. */
     vm->free_cap = 0;

@@ -30,6 +30,7 @@ typedef struct {
 } wnode;
 
 struct vmc_wfg {
+    uint32_t tag; /* handle tag: see vmc_handle_make */
     wnode *v;
     uint32_t n, cap;
     uint32_t *free_idx;
@@ -50,7 +51,7 @@ static wnode *wnode_get(const vmc_wfg *g, uint64_t h, uint32_t *idx)
     if (i >= g->n)
         return NULL;
     wnode *n = &g->v[i];
-    if (!n->live || n->gen != vmc_handle_gen(h))
+    if (!n->live || n->gen != vmc_handle_gen(h, g->tag))
         return NULL;
     if (idx)
         *idx = i;
@@ -59,7 +60,7 @@ static wnode *wnode_get(const vmc_wfg *g, uint64_t h, uint32_t *idx)
 
 static uint64_t whandle(const vmc_wfg *g, uint32_t i)
 {
-    return vmc_handle_make(i, g->v[i].gen);
+    return vmc_handle_make(i, g->v[i].gen, g->tag);
 }
 
 vmc_status vmc_wfg_create(uint32_t max_nodes, vmc_wfg **out)
@@ -72,6 +73,7 @@ vmc_status vmc_wfg_create(uint32_t max_nodes, vmc_wfg **out)
     vmc_wfg *g = calloc(1, sizeof(*g));
     if (!g)
         return VMC_E_NOMEM;
+    g->tag = vmc_tag_of(g);
     g->max = max_nodes;
     *out = g;
     return VMC_OK;
