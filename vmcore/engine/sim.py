@@ -282,9 +282,13 @@ class Sim:
             if actor.kind != "job":
                 self.drop_node(actor.node)
             return
-        if isinstance(cmd, Sleep):
-            self._at(self.now + cmd.ns, actor)
-        elif isinstance(cmd, WaitFence):
+        if type(cmd) is Sleep:  # the common case first, by type: this runs for every step
+            if cmd.ns:
+                self._seq += 1
+                heapq.heappush(self._heap, (self.now + cmd.ns, self._seq, actor, None))
+            else:
+                self._ready.append((actor, None))
+        elif type(cmd) is WaitFence:
             f = cmd.fence
             if f.signaled:
                 self._wake(actor)
@@ -293,9 +297,9 @@ class Sim:
                     on_wait(actor, f)
                 f.waiters.append(actor)
                 self.edge(actor.node, f.node)
-        elif isinstance(cmd, WaitIdle):
+        elif type(cmd) is WaitIdle:
             self.idle_waiters.append(actor)
-        elif isinstance(cmd, WaitSignal):
+        elif type(cmd) is WaitSignal:
             actor.wait_id += 1
             cmd.signal.waiters.append((actor, cmd.blocker, actor.wait_id))
             if cmd.blocker is not None:

@@ -93,7 +93,7 @@ class ScenarioError(VmcoreError, ValueError):
     """A scenario asks for something the model cannot set up (a semantic error)."""
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Fault:
     """A fault in flight: the IH entry, its wait-for node and the jobs it stalls."""
 
