@@ -82,6 +82,7 @@ def _test(args: argparse.Namespace) -> int:
         trace=args.trace,
         graph=args.graph,
         processes=_processes(args.numprocesses),
+        dask=args.dask,
     )
     if args.replay:
         from vmcore.engine.witness import ReplayFile
@@ -312,6 +313,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     t.add_argument("--depth", type=int, metavar="D", help="PCT change points or DFS preemption bound")
     t.add_argument("-n", dest="numprocesses", metavar="N|auto", help="spread scenarios over N processes")
+    t.add_argument("--dask", metavar="local|ADDRESS",
+                   help="spread scenarios over a dask.distributed cluster (pip install 'vmcore[dask]')")  # fmt: skip
     t.add_argument("--replay", metavar="FILE", help="run the schedule saved in a replay file, exactly")
     t.add_argument("--trace", metavar="OUT.json", help="write a Chrome/Perfetto trace of the runs shown")
     t.add_argument("--graph", metavar="OUT.dot", help="write the wait-for graph (a deadlock cycle in red)")

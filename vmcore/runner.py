@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import importlib
 import multiprocessing
 import os
 import re
@@ -183,6 +185,8 @@ class Options:
     graph: str | None = None
     witness_dir: str = ".vmcore/witnesses"
     processes: int = 1
+    dask: str | None = None
+    """"local" (a LocalCluster on loopback) or a scheduler address."""
 
 
 class Session:
@@ -377,7 +381,10 @@ class Session:
         return EXIT_OK if ex.passed else EXIT_FAILED
 
     def _reports(self, items: list[CompiledScenario]) -> Iterator[Report]:
-        """Reports in item order: run here, or spread over worker processes (-n)."""
+        """Reports in item order: run here, over worker processes (-n), or on a Dask cluster."""
+        if self.opts.dask:
+            yield from self._dask_reports(items)
+            return
         n = min(self.opts.processes, len(items))
         if n <= 1:
             for item in items:
@@ -390,6 +397,40 @@ class Session:
             for i, rep in enumerate(pool.imap(_work, range(len(items)))):
                 rep.scenario = items[i]
                 yield rep
+
+    def _dask_reports(self, items: list[CompiledScenario]) -> Iterator[Report]:
+        """Each scenario is a task: the worker compiles its file and runs it as a serial
+        session would, so results are identical for the same seeds."""
+        try:
+            distributed: Any = importlib.import_module("distributed")  # optional: vmcore[dask]
+        except ImportError:
+            raise UsageError("--dask needs dask.distributed: pip install 'vmcore[dask]'") from None
+        Client, LocalCluster = distributed.Client, distributed.LocalCluster
+        spec = self.opts.dask
+        cluster = None
+        if spec == "local":
+            cluster = LocalCluster(
+                n_workers=2, threads_per_worker=1, host="127.0.0.1", dashboard_address=None
+            )
+            client = Client(cluster)
+        else:
+            try:
+                client = Client(spec, timeout=10)
+            except OSError as e:
+                raise UsageError(f"--dask {spec}: cannot reach the scheduler ({e})") from None
+        try:
+            opts = dataclasses.replace(
+                self.opts, dask=None, processes=1, junitxml=None, trace=None, graph=None
+            )
+            futures = [client.submit(_dask_work, opts, item.path, item.id, pure=False) for item in items]
+            for item, fut in zip(items, futures, strict=True):
+                rep: Report = fut.result()
+                rep.scenario = item
+                yield rep
+        finally:
+            client.close()
+            if cluster is not None:
+                cluster.close()
 
     def _exports(self) -> None:
         from vmcore.engine.export import chrome_trace, dot_graph
@@ -539,6 +580,25 @@ def _progress(out: TextIO, name: str, runs: int) -> Iterator[Callable[[int, Resu
             )
 
         yield tick
+
+
+def _dask_work(opts: Options, path: str, scenario_id: str) -> Report:
+    """A Dask task: compile one scenario and run it as the session's run_one would."""
+    from vmcore.plugins import plugin_manager
+
+    session = Session(
+        replace_paths(opts, [f"{path}::{scenario_id.split('::', 1)[1]}"]), plugin_manager(opts.plugins)
+    )
+    items = session.compile()
+    if not items:
+        raise UsageError(f"{scenario_id}: not found on the worker ({'; '.join(session.errors)})")
+    rep = session.run_one(items[0])
+    rep.scenario = None  # type: ignore[assignment]
+    return rep
+
+
+def replace_paths(opts: Options, paths: list[str]) -> Options:
+    return dataclasses.replace(opts, paths=paths)
 
 
 def _work(index: int) -> Report:
