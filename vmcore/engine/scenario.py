@@ -125,6 +125,7 @@ class RunState:
         self.leaks: list[str] = []
         self.ring_damage: list[Finding] = []
         self.plugin_metrics: dict[str, float] | None = None
+        self.app_threads: list[Any] = []
 
     @property
     def faults(self) -> tuple[Any, ...]:
@@ -341,8 +342,11 @@ class Scenario:
                 system.add_link(a, b, kind, bw, lat)
             system.start()
             app = sim.spawn("app", self._thread(system, st, self.statements, outcomes))
+            st.app_threads.append(app)
             for t, block in self.at_blocks:
-                sim.spawn(f"app@{t}ns", self._at_thread(system, st, t, block, outcomes))
+                st.app_threads.append(
+                    sim.spawn(f"app@{t}ns", self._at_thread(system, st, t, block, outcomes))
+                )
             with run_deadline(policies, self.max_seconds):
                 sim.run(stop=lambda: app.done and not sim.pending)
                 # an implicit `run until idle` so run predicates see the whole run
@@ -389,12 +393,15 @@ class Scenario:
         if not sim.deadlocks:
             pending_jobs = [j.name for j in system.jobs.values() if j.finished is None]
             pending_faults = [f"{f.address:#x}" for f in st.monitor.faults if f.resolved is None]
-            if pending_jobs or pending_faults:
+            blocked = [a.name for a in st.app_threads if not a.done]
+            if pending_jobs or pending_faults or blocked:
                 what = []
                 if pending_jobs:
                     what.append(f"job(s) {', '.join(pending_jobs)} never finished")
                 if pending_faults:
                     what.append(f"fault(s) at {', '.join(pending_faults)} never resolved")
+                if blocked:
+                    what.append(f"application thread(s) {', '.join(blocked)} never got past a statement")
                 st.stalls.append("stall: nothing runnable while " + " and ".join(what))
         for msg in system.ring_damage():
             st.ring_damage.append(Finding("ring", sim.now, msg))

@@ -896,7 +896,9 @@ class System:
                 root.pinned = True
             elif mode is RootPdMode.FENCED:
                 keep = self.sim.fence(FenceKind.KERNEL, f"root PD keep-alive {name}@{gpu.name}")
-                resv.add(keep, Usage.KERNEL)
+                # BOOKKEEP: it keeps the root PD busy (never idle, so never evicted) without
+                # making page-table updates, which wait for KERNEL fences, wait for it
+                resv.add(keep, Usage.BOOKKEEP)
                 vm.root_fence = keep
             pq = self.pq[gpu.name]
             vm.immediate = Entity(f"{name}@{gpu.name} immediate", pq.engine)
@@ -1138,12 +1140,48 @@ class System:
             for f in job.deps:
                 yield WaitFence(f)
             if not job.process.killed:
+                yield from self._restore_root_pd(job.process.vms[eng.gpu.name])
+            if not job.process.killed:
                 job.started = self.sim.now
                 self.log(eng.name, "start", job.name)
                 yield from self._run_job(eng, job)
             if eng.queue and eng.queue[0] is job:
                 eng.queue.pop(0)
             self._finish_job(job)
+
+    def _restore_root_pd(self, vm: Vm) -> Gen:
+        """An evicted root PD comes back to VRAM before the VM's next job (the validation a
+        CS does upstream: amdgpu_vm_validate)."""
+        root = vm.root
+        if not vm.alive or root.place is None or root.place.domain is Domain.VRAM:
+            return
+        old = root.place  # another thread may restore it while this one allocates
+        new = yield from self.alloc(
+            vm.gpu,
+            Domain.VRAM,
+            PAGE,
+            contiguous=True,
+            fault_path=False,
+            purpose="pt",
+            process=vm.process.name,
+        )
+        if new is None or root.place is not old or not vm.alive:
+            if new is not None:
+                self.free_place(new, "a root PD restored twice")
+            return
+        copy = self.submit_copy(vm.gpu, old, new, PAGE, f"restore root PD of {vm.process.name}@{vm.gpu.name}")
+        root.resv.add(copy, Usage.KERNEL)
+        yield WaitFence(copy)
+        root.place = new
+        self.pt_at.pop(old.address_of(0), None)
+        self.pt_at[new.address_of(0)] = root
+        vm.pt.move(vm.pt.root, new.address_of(0))
+        self.free_place(old, f"restoring the root PD of {vm.process.name}")
+        self.log(
+            self._current_name(),
+            "root PD restored",
+            f"{vm.process.name}@{vm.gpu.name} at {new.address_of(0):#x}",
+        )
 
     def _finish_job(self, job: Job) -> None:
         if job.finished is not None:
@@ -1176,6 +1214,7 @@ class System:
             perms = int(Pte.READABLE | Pte.WRITEABLE) if acc.write else int(Pte.READABLE)
             i = 0
             retries = 0
+            retry_page = -1
             while i < npages:
                 while self.quiesced.get(proc.name):
                     t0 = self.sim.now
@@ -1204,6 +1243,8 @@ class System:
                     i += idx
                     continue
                 va = acc.va + i * PAGE
+                if va != retry_page:  # retries count per page: a new page starts afresh
+                    retry_page, retries = va, 0
                 self._touch_range(proc, va)
                 t0 = self.sim.now
                 watch = (job, va, va + PAGE)
@@ -1531,6 +1572,17 @@ class System:
             a = g.va + g.size
         self.log("app", "cpu", f"{proc.name} {'writes' if write else 'reads'} {va:#x} +{size:#x}")
 
+    def prefetch_target(self, proc: Process, r: SvmRange, target: str) -> str:
+        """svm_range_best_prefetch_location: VRAM only if the GPUs that map the range in
+        place (and, with retry faults off, those that access it) share the target's hive."""
+        domain, gpu = self.where(target)
+        if domain is not Domain.VRAM or gpu is None:
+            return target
+        users = set(r.in_place) if proc.retry_faults else set(r.access) | set(r.in_place)
+        if any(self.gpus[u].hive != gpu.hive for u in users if u in self.gpus):
+            return "system"
+        return target
+
     def migrate_hint(self, proc: Process, va: int, size: int, target: str) -> Gen:
         self.where(target)
         silent = bool(self.policies.policies["migration"].args.get("silent_retry", False))
@@ -1541,7 +1593,8 @@ class System:
             if r is None:
                 raise ScenarioError(f"migrate {a:#x}: no svm range of {proc.name} there")
             g = r.granule_at(a)
-            yield from self.migrate(g, target, fault_path=False, silent=silent, cause="prefetch hint")
+            where = self.prefetch_target(proc, r, target)
+            yield from self.migrate(g, where, fault_path=False, silent=silent, cause="prefetch hint")
             a = g.va + g.size
 
     def munmap(self, proc: Process, va: int, size: int) -> Gen:
@@ -1666,7 +1719,7 @@ class System:
                 yield WaitFence(job.fence)
         for vm in proc.vms.values():
             for f in vm.resv.fences(Usage.BOOKKEEP):
-                if f.kind is FenceKind.KERNEL and "keep-alive" in f.name:
+                if f is vm.root_fence:
                     continue
                 yield WaitFence(f)
         for vm in proc.vms.values():
