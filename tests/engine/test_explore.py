@@ -142,3 +142,51 @@ def test_dfs_scheduler_records_choice_points() -> None:
     sched = DfsScheduler([1])
     ring_race(False, sched).run()
     assert sched.trace and sched.trace[0][0] == 1
+
+
+def test_the_default_schedule_misses_the_ring_race_that_exploration_finds() -> None:
+    single = ring_race(False).run()
+    assert not single.outcomes[0].passed  # one default schedule: the ring stays intact
+    assert "every packet" in single.outcomes[0].why
+    explored = explore(lambda sched: ring_race(False, sched), runs=20, strategy="random")
+    assert explored.outcomes[0].passed  # some explored schedule corrupts it
+
+
+def _two_actors(sched: Scheduler, steps: int) -> list[str]:
+    """Two actors, each running ``steps + 1`` segments separated by preemption points."""
+    from vmcore.engine.sim import Sim, Sleep
+
+    order: list[str] = []
+    sim = Sim(sched)
+
+    def actor(name: str):  # type: ignore[no-untyped-def]
+        for i in range(steps + 1):
+            order.append(f"{name}{i}")
+            if i < steps:
+                yield Sleep(0)
+
+    sim.spawn("A", actor("A"))
+    sim.spawn("B", actor("B"))
+    sim.run()
+    sim.close()
+    return order
+
+
+def test_dfs_enumerates_exactly_the_interleavings_of_two_actors() -> None:
+    from math import comb
+
+    from vmcore.engine.explore import _next_prefix
+
+    for steps, bound, expected in [(2, 100, comb(6, 3)), (3, 100, comb(8, 4)), (2, 0, 1)]:
+        seen: list[tuple[str, ...]] = []
+        prefix: list[int] | None = []
+        while prefix is not None:
+            sched = DfsScheduler(prefix)
+            seen.append(tuple(_two_actors(sched, steps)))
+            prefix = _next_prefix(sched.trace, bound)
+        assert len(seen) == expected, (steps, bound, len(seen))
+        assert len(set(seen)) == expected
+        for order in seen:  # each actor's own segments stay in program order
+            for name in "AB":
+                mine = [x for x in order if x[0] == name]
+                assert mine == sorted(mine)

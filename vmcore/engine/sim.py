@@ -30,7 +30,8 @@ class BudgetExceeded(EngineError):
 
 @dataclass(frozen=True, slots=True)
 class Sleep:
-    """Resume after ``ns`` nanoseconds (0: a preemption point)."""
+    """Resume after ``ns`` nanoseconds.  ``Sleep(0)`` is a preemption point: the default
+    schedule lets the same actor continue, an explored one may run another first."""
 
     ns: int
 
@@ -287,7 +288,9 @@ class Sim:
                 self._seq += 1
                 heapq.heappush(self._heap, (self.now + cmd.ns, self._seq, actor, None))
             else:
-                self._ready.append((actor, None))
+                # a preemption point: the default choice (0) lets the same actor go on, so
+                # only a schedule that chooses otherwise interleaves another actor here
+                self._ready.insert(0, (actor, None))
         elif type(cmd) is WaitFence:
             f = cmd.fence
             if f.signaled:
