@@ -190,3 +190,33 @@ def test_dfs_enumerates_exactly_the_interleavings_of_two_actors() -> None:
             for name in "AB":
                 mine = [x for x in order if x[0] == name]
                 assert mine == sorted(mine)
+
+
+def _first_hit(build: object, runs: int, depth: int, hit: object) -> tuple[int | None, int, int]:
+    """Index of the first PCT schedule where ``hit(result)`` holds; actors and steps seen."""
+    found: list[int] = []
+    actors = steps = 0
+
+    def seen(i: int, r: object) -> None:
+        nonlocal actors, steps
+        steps = max(steps, r.events)  # type: ignore[attr-defined]
+        actors = max(actors, len({a for _, a, _, _ in r.log}))  # type: ignore[attr-defined]
+        if not found and hit(r):  # type: ignore[operator]
+            found.append(i)
+
+    explore(build, runs, "pct", depth, seed=3, on_run=seen)  # type: ignore[arg-type]
+    return (found[0] if found else None), actors, steps
+
+
+def test_pct_finds_bugs_within_the_runs_its_guarantee_predicts() -> None:
+    # PCT (Burckhardt et al.) finds a bug of depth d with probability >= 1 / (n * k^(d-1))
+    # per run, for n actors and k steps: expect a witness well within n * k^(d-1) runs.
+    def deadlock_build(sched: Scheduler | None) -> Scenario:
+        s = fault_path_eviction("evict-lru")
+        s.scheduler = sched
+        return s
+
+    first, n, k = _first_hit(deadlock_build, 20, 1, lambda r: bool(r.deadlocks))
+    assert first is not None and first < n  # depth 1: within n runs
+    first, n, k = _first_hit(lambda sched: ring_race(False, sched), 200, 2, lambda r: r.outcomes[0].passed)
+    assert first is not None and first < min(200, n * k)  # depth 2: within n * k runs
