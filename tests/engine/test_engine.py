@@ -173,3 +173,32 @@ def test_bo_larger_than_its_pool_is_a_scenario_error() -> None:
     s.bo("huge", "gpu0.vram", 32 * MiB, "app")
     r = s.run()
     assert any("larger than gpu0.vram" in f for f in r.failures)
+
+
+def test_fast_forwarded_faults_resolve_exactly_as_step_by_step() -> None:
+    """With the event log off, already-mapped faults are resolved back to back; every
+    fault's resolution time and outcome must equal the step-by-step run's."""
+    import random
+
+    def replay(keep_log: bool) -> tuple[list[tuple[int, int, int | None, str]], dict[str, float]]:
+        s = Scenario("replay", keep_log=keep_log)
+        for g in ("gpu0", "gpu1"):
+            s.gpu(g, vram=64 * MiB, engines=[(f"{g}.comp", "compute", True, False)])
+        s.process("app", ["gpu0", "gpu1"])
+        s.svm("app", 0x10_0000_0000, 32 * MiB, "system")
+        rng = random.Random(4)
+        trace = [
+            (f"gpu{i % 2}", 0x10_0000_0000 + (i % 2) * 16 * MiB + rng.randrange(4096) * 4096, bool(i & 2))
+            for i in range(3000)
+        ]
+        s.replay_faults("app", trace)
+        s.run_until_idle()
+        r = s.run()
+        recs = [(f.address, f.posted, f.resolved, f.outcome) for f in r.monitor.faults]
+        return recs, r.metrics
+
+    slow, m1 = replay(True)
+    fast, m2 = replay(False)
+    assert slow == fast
+    assert m1 == m2
+    assert sum(1 for *_, o in fast if o == "mapped") > 2000

@@ -376,6 +376,11 @@ class Sim:
         v = entry[3]
         return isinstance(v, _Timeout) and (v.wait_id != entry[2].wait_id or entry[2].done)
 
+    def quiet_until(self, t: int) -> bool:
+        """Is no other actor due to run before time ``t``?  (Stale timeouts make it
+        answer no, which is only conservative.)"""
+        return not self._ready and (not self._heap or self._heap[0][0] > t)
+
     @property
     def pending(self) -> bool:
         return bool(self._ready or self._heap)
