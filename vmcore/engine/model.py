@@ -283,8 +283,13 @@ class Process:
     released: bool = False
 
     def range_at(self, va: int) -> SvmRange | None:
+        """The SVM range with a granule at ``va`` (a munmap can leave holes in a range)."""
         for r in self.ranges:
             if r.start <= va < r.end:
+                try:
+                    r.granule_at(va)
+                except KeyError:
+                    return None
                 return r
         return None
 

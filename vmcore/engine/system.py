@@ -1648,10 +1648,12 @@ class System:
                     self.free_place(g.place, f"munmap of {proc.name} {g.va:#x}", self._granule_scope(g))
                 else:
                     keep.append(g)
+            if len(keep) == len(r.granules):
+                continue
             r.granules = keep
             if not keep:
                 proc.ranges.remove(r)
-            elif len(keep) != len(r.granules):
+            else:  # what is left may have a hole: range_at checks for a granule
                 r.start = keep[0].va
                 r.size = keep[-1].va + keep[-1].size - r.start
         self.log("app", "munmap", f"{proc.name} {va:#x} +{size:#x}")
