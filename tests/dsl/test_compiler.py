@@ -535,5 +535,16 @@ def test_the_seed_scenarios_compile() -> None:
 
 @pytest.mark.parametrize("cs", SEED, ids=[cs.id for cs in SEED])
 def test_seed_scenario_passes(cs: CompiledScenario) -> None:
-    r = cs.build(PM).run()
-    assert r.passed, r.summary()
+    from vmcore.engine.explore import explore
+
+    if cs.explore is None:
+        r = cs.build(PM).run()
+        assert r.passed, r.summary()
+    else:  # `explore N`: the verdicts are over all N schedules
+        ex = explore(
+            lambda sched: cs.build(PM, scheduler=sched),
+            cs.explore.runs,
+            cs.explore.strategy,
+            cs.explore.depth,
+        )
+        assert ex.passed, [(str(o.expectation), o.why) for o in ex.outcomes if not o.passed]
