@@ -357,7 +357,8 @@ class Scenario:
             failures.append(str(e))
         except VmcoreError as e:
             failures.append(f"{type(e).__name__}: {e}")
-        self._conclude(st, outcomes, failures)
+        # a run stopped by an error did not finish: what it left pending is not a stall
+        self._conclude(st, outcomes, failures, finished=not failures)
         metrics = self._metrics(st)
         try:
             metrics.update(_plugin_metrics(self.pm, st, metrics))
@@ -387,10 +388,12 @@ class Scenario:
     def _metrics(self, st: RunState) -> dict[str, float]:
         return {m: st.metric(m) for m in METRICS}
 
-    def _conclude(self, st: RunState, outcomes: list[Outcome], failures: list[str]) -> None:
+    def _conclude(
+        self, st: RunState, outcomes: list[Outcome], failures: list[str], finished: bool = True
+    ) -> None:
         system = st.system
         sim = st.sim
-        if not sim.deadlocks:
+        if not sim.deadlocks and finished:
             pending_jobs = [j.name for j in system.jobs.values() if j.finished is None]
             pending_faults = [f"{f.address:#x}" for f in st.monitor.faults if f.resolved is None]
             blocked = [a.name for a in st.app_threads if not a.done]
