@@ -22,3 +22,28 @@ def test_every_built_in_policy_is_documented() -> None:
         assert f"`{family}`" in text
         for cls in classes:
             assert f"`{cls.name}" in text, cls.name
+
+
+def test_documented_limits_are_the_limits() -> None:
+    """A sample of docs/limits.md, checked against the code that enforces it."""
+    import pytest
+
+    from vmcore.core import FenceTable, PageTable, Pool, Ring
+    from vmcore.core.pagetable import READ_LIMIT
+    from vmcore.engine.system import IH_RING_ENTRIES, MAX_RETRIES
+    from vmcore.errors import InvalidArgument, LimitExceeded
+
+    text = (DOCS / "limits.md").read_text(encoding="utf-8")
+    assert "2^24 (128 MiB of PTEs)" in text and READ_LIMIT == 1 << 24
+    assert "| IH ring | 256 entries" in text and IH_RING_ENTRIES == 256
+    assert "| 64 |" in text and MAX_RETRIES == 64
+    with pytest.raises(LimitExceeded):
+        PageTable(max_pts=(1 << 24) + 1)
+    with pytest.raises(LimitExceeded):
+        FenceTable(max_fences=(1 << 24) + 1)
+    with pytest.raises(LimitExceeded):
+        Pool(((1 << 26) + 1) * 4096)
+    with pytest.raises(InvalidArgument):
+        Ring(1 << 25)
+    with PageTable() as pt, pytest.raises(LimitExceeded):
+        pt.read_ptes(0, READ_LIMIT + 1)
