@@ -86,3 +86,39 @@ def test_junit_report_is_written_even_when_scenarios_fail(tmp_path: Path) -> Non
     text = xml.read_text()
     assert "<failure" in text and "expect no deadlock" in text
     assert not list(xml.parent.glob(".junit.xml.*"))  # the temporary file was renamed away
+
+
+def test_a_crashing_plugin_still_gets_its_junit_xml_written(tmp_path: Path) -> None:
+    from vmcore.decisions import FaultAction, FaultInfo
+    from vmcore.hookspecs import hookimpl
+    from vmcore.policies import Policy
+
+    class Crashes(Policy):
+        family = "fault"
+        name = "crashes"
+
+        @hookimpl
+        def vmcore_fault_action(self, fault: FaultInfo) -> FaultAction:
+            raise ZeroDivisionError("plugin bug")
+
+    class Plugin:
+        @hookimpl
+        def vmcore_policies(self) -> list[type[Policy]]:
+            return [Crashes]
+
+    f = tmp_path / "crash.vms"
+    f.write_text(
+        "gpu gpu0 {\n    vram 16MiB\n    engine comp0 compute retry\n}\n"
+        'scenario "stray" {\n    policy fault = "crashes"\n    process app on gpu0\n'
+        "    job c1 on comp0 by app touches 0x7000_0000 +4KiB\n    run until idle\n    expect app killed\n}\n"
+        'scenario "fine" {\n    process app on gpu0\n    expect app alive\n}\n'
+    )
+    pm = plugin_manager(entry_points=False)
+    pm.register(Plugin(), name="crashing-plugin")
+    xml = tmp_path / "junit.xml"
+    out = io.StringIO()
+    s = Session(Options(paths=[str(f)], junitxml=str(xml), witness_dir=str(tmp_path / "w")), pm, out)
+    assert s.run() == 1
+    assert [r.status for r in s.reports] == ["failed", "passed"]  # the other scenario still ran
+    text = xml.read_text()
+    assert "ZeroDivisionError: plugin bug" in text and "vmcore_fault_action" in text
