@@ -1,7 +1,7 @@
 """Soak benchmark: many scenario runs in one process must not grow its memory.
 
 Run: ``python benchmarks/soak.py [--runs N]`` (default 10,000).  Runs the seed scenarios
-round-robin, measures the resident set after a warm-up and at the end, and prints
+round-robin, samples the settled resident set every 1,000 runs after a warm-up, and prints
 ``rss_growth_kib`` (issue 7's target: no growth beyond noise).
 """
 
@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import ctypes
 import gc
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -44,31 +45,33 @@ def settled_rss_kib() -> int:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--runs", type=int, default=10_000)
-    ap.add_argument("--warmup", type=int, default=500)
+    ap.add_argument("--warmup", type=int, default=1_000)
+    ap.add_argument("--every", type=int, default=1_000, help="runs between two samples")
     a = ap.parse_args()
     pm = plugin_manager(entry_points=False)
     comp = Compiler(pm)
     # one schedule each (a scenario's own `explore` is not needed to exercise the engine)
     items = [c for f in sorted((ROOT / "scenarios").glob("*.vms")) for c in comp.compile_path(f)]
     t0 = time.perf_counter()
-    base = 0
+    samples: list[tuple[int, int]] = []  # (settled RSS in KiB, live Python objects)
     for i in range(a.runs):
-        if i == a.warmup:
-            base = settled_rss_kib()
+        if i >= a.warmup and (i - a.warmup) % a.every == 0:
+            samples.append((settled_rss_kib(), len(gc.get_objects())))
         r = items[i % len(items)].build(pm, {}).run()
         internal = [f for f in r.failures if f.split(":", 1)[0] in ("EngineError", "CoreError", "StateError")]
         if internal:  # verdicts may differ from an explored run; engine errors may not happen
             print(f"run {i} ({items[i % len(items)].id}): {internal[0]}", file=sys.stderr)
             return 1
-    raw = rss_kib()
-    end = settled_rss_kib()
+    samples.append((settled_rss_kib(), len(gc.get_objects())))
     dt = time.perf_counter() - t0
+    k = max(1, min(3, len(samples) // 2))
+    first = statistics.median(x for x, _ in samples[:k])
+    last = statistics.median(x for x, _ in samples[-k:])
     print(f"runs: {a.runs}")
     print(f"runs_per_s: {a.runs / dt:.0f}")
-    print(f"rss_base_kib: {base}")
-    print(f"rss_end_kib: {end}")
-    print(f"rss_growth_kib: {end - base}")
-    print(f"rss_untrimmed_end_kib: {raw}")
+    print(f"rss_samples_kib: {' '.join(str(x) for x, _ in samples)}")
+    print(f"rss_growth_kib: {last - first:.0f}  # median of the last {k} samples minus the first {k}")
+    print(f"object_growth: {samples[-1][1] - samples[0][1]}")
     return 0
 
 
