@@ -12,8 +12,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from vmcore.engine.model import PAGE, Domain
-
 if TYPE_CHECKING:
     from vmcore.engine.scenario import RunState
 
@@ -197,4 +195,4 @@ def vram_metrics(st: RunState) -> dict[str, float]:
     return {"vram_largest_free": float(largest), "vram_fragmentation": frag}
 
 
-__all__ = ["METRICS", "OPS", "PAGE", "Domain", "Predicate", "Verdict", "run_predicate", "state_predicate"]
+__all__ = ["METRICS", "OPS", "Predicate", "Verdict", "run_predicate", "state_predicate", "vram_metrics"]

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from vmcore.core import PageTable, Pool, Ring
+from vmcore.decisions import RootPdMode
 
 if TYPE_CHECKING:
     from vmcore.engine.sim import Actor, Signal, SimFence
@@ -261,6 +262,8 @@ class Vm:
     alive: bool = True
     root_fence: SimFence | None = None
     """fence-root-pd: the kernel fence that keeps the root PD resident."""
+    root_mode: RootPdMode = RootPdMode.MOVABLE
+    """How the root PD stays usable (the root_pd policy's answer when the VM was made)."""
 
     def __hash__(self) -> int:
         return id(self)

@@ -421,7 +421,7 @@ class Scenario:
             exp: Expectation = stmt.args["expectation"]
             if exp.predicate.is_run:
                 named.add(exp.predicate.kind)
-                v = _judge_run(exp, st)
+                v = run_predicate(exp.predicate, st)
                 outcomes.append(Outcome(exp, v.holds != exp.negate, v.why, sim.now))
         outcomes.sort(key=lambda o: o.expectation.line)
         if sim.deadlocks and "no deadlock" not in named:
@@ -595,10 +595,6 @@ def _plugin_metrics(pm: pluggy.PluginManager, st: RunState, builtin: dict[str, f
             out[k] = float(v)
     st.plugin_metrics = out
     return out
-
-
-def _judge_run(exp: Expectation, st: RunState) -> Verdict:
-    return run_predicate(exp.predicate, st)
 
 
 def _judge_state(exp: Expectation, st: RunState, pm: pluggy.PluginManager) -> Verdict:

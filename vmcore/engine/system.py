@@ -378,7 +378,7 @@ class System:
             if bo.pt_of is not None:
                 kind = "root_pd" if bo.pt_handle == 0 else "pt"
                 if kind == "root_pd":
-                    mode = self._root_mode(bo.pt_of)
+                    mode = bo.pt_of.root_mode  # decided once, when the VM was created
                     if mode is not RootPdMode.MOVABLE or not bo.resv.idle():
                         continue
                 elif bo.pt_level != int(Level.PTB):
@@ -399,12 +399,6 @@ class System:
                         name = f"{proc.name}:{g.va:#x}"
                         out.append((EvictCandidate(name, "range", g.size, g.lru, g.uses, 0, False), g))
         return out
-
-    def _root_mode(self, vm: Vm) -> RootPdMode:
-        return (
-            self.policies.decide("vmcore_root_pd", RootPdMode, gpu=vm.gpu.name, process=vm.process.name)
-            or RootPdMode.MOVABLE
-        )
 
     def evict(self, obj: object, *, fault_path: bool, why: str) -> Gen:
         """Evict a BO, a page table or an SVM granule out of VRAM; returns success."""
@@ -862,7 +856,10 @@ class System:
         self.processes[name] = proc
         self.resume[name] = Signal(f"{name} queues")
         for gpu in gl:
-            mode = self._root_mode_for(gpu, name)
+            mode = (
+                self.policies.decide("vmcore_root_pd", RootPdMode, gpu=gpu.name, process=name)
+                or RootPdMode.MOVABLE
+            )
             place = yield from self.alloc(
                 gpu, Domain.VRAM, PAGE, contiguous=True, fault_path=False, purpose="pt", process=name
             )
@@ -890,6 +887,7 @@ class System:
                 prefill,
             )
             root.pt_of = vm
+            vm.root_mode = mode
             if mode is RootPdMode.PINNED:
                 assert place.pool is not None
                 place.pool.pin(place.blocks[0][0])
@@ -913,12 +911,6 @@ class System:
                 f"{name} on {gpu.name}: pasid {proc.pasid:#x}, root PD at {place.address_of(0):#x} ({mode})",
             )
         return proc
-
-    def _root_mode_for(self, gpu: Gpu, process: str) -> RootPdMode:
-        return (
-            self.policies.decide("vmcore_root_pd", RootPdMode, gpu=gpu.name, process=process)
-            or RootPdMode.MOVABLE
-        )
 
     def where(self, loc: str) -> tuple[Domain, Gpu | None]:
         if loc == "system":
