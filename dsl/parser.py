@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import lark
-from lark import Lark, Token, Transformer, Tree, v_args
+from lark import Lark, Token, Transformer, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
 
 from vmcore.dsl import ast
@@ -30,8 +30,11 @@ _NUM = re.compile(r"^(0x[0-9a-fA-F_]+|[0-9_]+)(.*)$")
 _OPTIONS: dict[str, Any] = {
     "parser": "lalr",
     "lexer": "contextual",
-    "propagate_positions": True,
     "maybe_placeholders": False,
+    # The transformer runs inside the parser (no tree is built, no second pass) and
+    # positions come from the tokens themselves: every token, keywords included, reaches
+    # the callbacks, which drop the ones Lark would have filtered (see _with_positions).
+    "keep_all_tokens": True,
 }
 
 
@@ -54,18 +57,109 @@ def _lark() -> Lark:
         :20
     ]
     final = _cache_dir() / f"vms-{key}.lark-cache"
+    opts = {**_OPTIONS, "transformer": _TO_AST}
     try:
         if final.is_file():
-            return Lark(grammar, cache=str(final), **_OPTIONS)
+            return Lark(grammar, cache=str(final), **opts)
         final.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=".vms-", suffix=".tmp", dir=final.parent)
         os.close(fd)
         os.unlink(tmp)  # lark writes the file itself
-        parser = Lark(grammar, cache=tmp, **_OPTIONS)
+        parser = Lark(grammar, cache=tmp, **opts)
         os.replace(tmp, final)
         return parser
     except Exception:
-        return Lark(grammar, **_OPTIONS)
+        return Lark(grammar, **opts)
+
+
+class _Meta:
+    """Where a rule's text starts (its first token) and ends (worked out only when asked:
+    few rules need it)."""
+
+    __slots__ = ("_children", "column", "line")
+
+    def __init__(self, line: int, column: int, children: list[Any]) -> None:
+        self.line = line
+        self.column = column
+        self._children = children
+
+    @property
+    def end_line(self) -> int:
+        for c in reversed(self._children):
+            end = _last_line(c)
+            if end:
+                return end
+        return 0
+
+
+def _first(x: Any) -> tuple[int, int] | None:
+    if isinstance(x, Token):
+        return (x.line or 0, x.column or 0)
+    pos = getattr(x, "pos", None)
+    if isinstance(pos, ast.Pos) and pos.line:
+        return (pos.line, pos.col)
+    if isinstance(x, tuple | list):
+        for y in x:
+            got = _first(y)
+            if got is not None:
+                return got
+    return None
+
+
+def _last_line(x: Any) -> int:
+    if isinstance(x, Token):
+        return x.end_line or x.line or 0
+    end = getattr(x, "end", 0)
+    if isinstance(end, int) and end:
+        return end
+    pos = getattr(x, "pos", None)
+    if isinstance(pos, ast.Pos) and pos.line:
+        return pos.line
+    if isinstance(x, tuple | list):
+        for y in reversed(x):
+            got = _last_line(y)
+            if got:
+                return got
+    return 0
+
+
+def _kept_terminals() -> frozenset[str]:
+    """Terminals the grammar names (Lark keeps these in the tree); the others are keyword
+    and punctuation literals, and `_SEP`, which Lark would have filtered out."""
+    names = re.findall(r"^([A-Z][A-Z0-9_]*)(?:\.\d+)?\s*:", GRAMMAR.read_text(encoding="utf-8"), re.M)
+    return frozenset(names)
+
+
+_KEPT = _kept_terminals()
+
+
+def _with_positions(f: Any, data: str, children: list[Any], meta: Any) -> Any:
+    kept = _KEPT
+    c0 = children[0] if children else None
+    if type(c0) is Token:  # the usual case: the rule starts with a token
+        first: tuple[int, int] | None = (c0.line or 0, c0.column or 0)
+    else:
+        first = None
+        for c in children:
+            first = _first(c)
+            if first is not None:
+                break
+    m = _Meta(first[0] if first else 0, first[1] if first else 0, children)
+    kids = [c for c in children if type(c) is not Token or c.type in kept]
+    if data == "write" and kids and type(kids[0]) is Token:
+        # `write: "write" ...`: the literal is the named terminal WRITE (the same string),
+        # which Lark filtered here because the rule wrote it as a literal
+        kids = kids[1:]
+    out = f(m, kids)
+    if type(out) is list:  # a block's items: remember where the block ended (its `}`)
+        block = _Block(out)
+        block.end = m.end_line
+        return block
+    return out
+
+
+class _Block(list[Any]):
+    end: int = 0
 
 
 class _Fail(ValueError):
@@ -141,7 +235,7 @@ def _names(items: list[Any]) -> tuple[str, ...]:
     return tuple(str(t) for t in items if isinstance(t, Token) and t.type == "NAME")
 
 
-@v_args(meta=True)
+@v_args(wrapper=_with_positions)
 class _ToAst(Transformer[Token, Any]):
     """One method per grammar rule."""
 
@@ -453,11 +547,11 @@ class _ToAst(Transformer[Token, Any]):
 def parse(text: str, path: str = "<string>") -> ast.File:
     """Parse .vms source into an AST; every problem is a :class:`VmsError` with a place."""
     try:
-        tree: Tree[Token] = _lark().parse(text)
+        f: ast.File = _lark().parse(text)  # type: ignore[assignment]
     except UnexpectedInput as e:
         raise _syntax_error(e, text, path) from None
-    try:
-        f: ast.File = _TO_AST.transform(tree)
+    except _Fail as e:
+        raise VmsError(e.message, path, e.line, e.col, text, hint=e.hint) from None
     except VisitError as e:
         inner = e.orig_exc
         if isinstance(inner, _Fail):
