@@ -18,6 +18,7 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
 
 from vmcore.dsl import ast
 from vmcore.dsl.errors import VmsError, source_lines, words_for
+from vmcore.dsl.lalr import FAILED, FastParser
 
 GRAMMAR = Path(__file__).with_name("vms.lark")
 
@@ -41,6 +42,16 @@ _OPTIONS: dict[str, Any] = {
 def _cache_dir() -> Path:
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "vmcore"
+
+
+@cache
+def _fast() -> FastParser | None:
+    """The fast path over `_lark()`'s tables (dsl/lalr.py), or None if this Lark is not
+    the shape it was written against (then Lark parses everything itself)."""
+    try:
+        return FastParser(_lark())
+    except (AttributeError, TypeError, KeyError, ValueError):
+        return None
 
 
 @cache
@@ -547,7 +558,11 @@ class _ToAst(Transformer[Token, Any]):
 def parse(text: str, path: str = "<string>") -> ast.File:
     """Parse .vms source into an AST; every problem is a :class:`VmsError` with a place."""
     try:
-        f: ast.File = _lark().parse(text)  # type: ignore[assignment]
+        fast = _fast()
+        got = fast.parse(text) if fast is not None else FAILED
+        if got is FAILED:  # not valid .vms: Lark parses it again and says why
+            got = _lark().parse(text)
+        f: ast.File = got  # type: ignore[assignment]
     except UnexpectedInput as e:
         raise _syntax_error(e, text, path) from None
     except _Fail as e:

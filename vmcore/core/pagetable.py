@@ -342,7 +342,9 @@ class PageTable:
         op = "PageTable.walk"
         uint(op, "va", va)
         uint(op, "perms", perms)
-        st = lib.vmc_vm_walk(self._vm if self._vm is not None else self._h("walk"), va, int(perms), self._walk)
+        st = lib.vmc_vm_walk(
+            self._vm if self._vm is not None else self._h("walk"), va, int(perms), self._walk
+        )
         if st == lib.VMC_E_INVAL:
             raise fail(st, op, f"perms={int(perms):#x} holds bits other than R/W/X", va=va, perms=perms)
         check(st, op, va=va, perms=perms)

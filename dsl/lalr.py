@@ -1,0 +1,173 @@
+"""A fast path through the LALR tables and per-state lexers Lark has built.
+
+Parsing a scenario with Lark spends most of its time in call overhead: each token goes
+through a scanner wrapper, a line counter, a parser-state property and a dictionary keyed
+by `Rule` objects (hashed and compared per reduction).  `FastParser` drives the same
+tables in one loop:
+
+* lexing: Lark's per-state `BasicLexer`s (terminal priorities, keywords resolved against
+  `NAME`, the ignored blanks: all Lark's own) give their compiled regexes; the loop
+  matches them and counts lines itself;
+* parsing: Lark's LALR action table, with each reduction's rule resolved once to its
+  length, callback and left-hand side.
+
+It only has a happy path.  On input it cannot lex or parse it returns `FAILED`, and the
+caller parses the text again with Lark, which raises exactly the error it always raised.
+`tests/dsl/test_lalr.py` checks that both give the same AST, positions included, and the
+same errors.  Tables are built per LALR state when first reached, so start-up stays
+Lark's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Final
+
+from lark import Lark, Token
+from lark.lexer import ContextualLexer
+from lark.parsers.lalr_analysis import Shift
+
+FAILED: Final = object()
+
+# per lexer state: regexes, token callbacks (keywords out of NAME), newline and ignore types
+_LexTable = tuple[list[Any], dict[str, Callable[[Token], Token]], frozenset[str], frozenset[str]]
+# per parser state: terminal or rule name -> (True, next state) | (False, (size, callback, lhs))
+_Action = tuple[bool, Any]
+
+
+class FastParser:
+    """Parses like `lark_parser` (an LALR parser with the contextual lexer and an inline
+    transformer) or returns `FAILED`."""
+
+    def __init__(self, lark_parser: Lark) -> None:
+        frontend = lark_parser.parser
+        lexer = frontend.lexer
+        if type(lexer) is not ContextualLexer:
+            raise TypeError(f"FastParser needs Lark's contextual lexer, not {type(lexer).__name__}")
+        (start,) = frontend.parser_conf.start
+        inner = frontend.parser.parser
+        table = inner.parse_table
+        self._lark_states: dict[int, dict[str, tuple[Any, Any]]] = table.states
+        self._callbacks: dict[Any, Callable[..., Any]] = inner.callbacks
+        self._start: int = table.start_states[start]
+        self._end: int = table.end_states[start]
+        self._lexers: dict[int, Any] = dict(lexer.lexers)
+        self._lex_built: dict[int, _LexTable] = {}  # by id() of Lark's per-state lexer
+        self._lex: dict[int, _LexTable] = {}  # by LALR state
+        self._actions: dict[int, dict[str, _Action]] = {}
+
+    def _lex_table(self, state: int) -> _LexTable:
+        basic = self._lexers[state]
+        got = self._lex_built.get(id(basic))
+        if got is None:
+            scanner = basic.scanner  # builds the regexes and the keyword callbacks
+            got = (
+                list(scanner._mres),
+                dict(basic.callback),
+                frozenset(basic.newline_types),
+                frozenset(basic.ignore_types),
+            )
+            self._lex_built[id(basic)] = got
+        self._lex[state] = got
+        return got
+
+    def _action_table(self, state: int) -> dict[str, _Action]:
+        out: dict[str, _Action] = {}
+        for name, (action, arg) in self._lark_states[state].items():
+            if action is Shift:
+                out[name] = (True, arg)
+            else:
+                cb = self._callbacks.get(arg)
+                out[name] = (False, (len(arg.expansion), cb, arg.origin.name))
+        self._actions[state] = out
+        return out
+
+    def parse(self, text: str) -> Any:
+        """The transformer's result for `text`, or `FAILED` (then ask Lark for the error)."""
+        actions = self._actions
+        lex = self._lex
+        callbacks = self._callbacks
+        end_state = self._end
+        states = [self._start]
+        values: list[Any] = []
+        pos = 0
+        line = 1
+        line_start = 0
+        n = len(text)
+        last: Token | None = None
+        while True:
+            # -- next token, lexed in the context of the current parser state
+            state = states[-1]
+            if pos < n:
+                lt = lex.get(state)
+                if lt is None:
+                    lt = self._lex_table(state)
+                mres, tok_callbacks, newline_types, ignore_types = lt
+                m = None
+                for mre in mres:
+                    m = mre.match(text, pos)
+                    if m is not None:
+                        break
+                if m is None:
+                    return FAILED
+                type_: str = m.lastgroup
+                value = m.group()
+                start = pos
+                col = pos - line_start + 1
+                start_line = line
+                pos = m.end()
+                if type_ in newline_types:
+                    k = value.count("\n")
+                    if k:
+                        line += k
+                        line_start = start + value.rindex("\n") + 1
+                if type_ in ignore_types:
+                    if type_ in tok_callbacks:
+                        tok_callbacks[type_](
+                            Token(type_, value, start, start_line, col, line, pos - line_start + 1, pos)
+                        )
+                    continue
+                tok = Token(type_, value, start, start_line, col, line, pos - line_start + 1, pos)
+                cb = tok_callbacks.get(type_)
+                if cb is not None:
+                    tok = cb(tok)
+                    type_ = tok.type
+                last = tok
+                is_end = False
+            else:
+                type_ = "$END"
+                tok = (
+                    Token.new_borrow_pos("$END", "", last) if last is not None else Token("$END", "", 0, 1, 1)
+                )
+                is_end = True
+            # -- feed it: reduce as far as the table says, then shift
+            while True:
+                acts = actions.get(state)
+                if acts is None:
+                    acts = self._action_table(state)
+                act = acts.get(type_)
+                if act is None:
+                    return FAILED
+                if act[0]:
+                    if is_end:
+                        return FAILED
+                    states.append(act[1])
+                    tcb = callbacks.get(type_)
+                    values.append(tok if tcb is None else tcb(tok))
+                    break
+                size, rcb, lhs = act[1]
+                if size:
+                    s = values[-size:]
+                    del states[-size:]
+                    del values[-size:]
+                else:
+                    s = []
+                state = states[-1]
+                goto = actions.get(state)
+                if goto is None:
+                    goto = self._action_table(state)
+                states.append(goto[lhs][1])
+                values.append(rcb(s) if rcb is not None else s)
+                state = states[-1]
+                if is_end and state == end_state:
+                    return values[-1]
