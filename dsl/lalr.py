@@ -7,7 +7,9 @@ tables in one loop:
 
 * lexing: Lark's per-state `BasicLexer`s (terminal priorities, keywords resolved against
   `NAME`, the ignored blanks: all Lark's own) give their compiled regexes; the loop
-  matches them and counts lines itself;
+  matches them and counts lines itself.  Runs of ignored blanks are skipped with one
+  regex instead of one match each; where a terminal of the state can itself begin with
+  blanks (the `_SEP` separator), the match is redone at the first blank, as Lark does;
 * parsing: Lark's LALR action table, with each reduction's rule resolved once to its
   length, callback and left-hand side.
 
@@ -20,6 +22,7 @@ Lark's.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any, Final
 
@@ -29,8 +32,35 @@ from lark.parsers.lalr_analysis import Shift
 
 FAILED: Final = object()
 
-# per lexer state: regexes, token callbacks (keywords out of NAME), newline and ignore types
-_LexTable = tuple[list[Any], dict[str, Callable[[Token], Token]], frozenset[str], frozenset[str]]
+# per lexer state: regexes, token callbacks (keywords out of NAME), newline and ignore
+# types, and the terminals that may begin with a blank (their match must start at the
+# first blank, as Lark's would)
+_LexTable = tuple[
+    list[Any], dict[str, Callable[[Token], Token]], frozenset[str], frozenset[str], frozenset[str]
+]
+
+_BLANKS = re.compile("[ \t\f]+")
+# what may follow a blank in .vms text, to find terminals that can start with one
+_AFTER_BLANK = ("\n", "\r\n", ";", "#", " ", "\t", "x", "0", '"', "{", "}", "+", "=", "<", ".")
+_new_str = str.__new__
+
+
+def _token(
+    type_: str, value: str, start: int, line: int, col: int, end_line: int, end_col: int, end: int
+) -> Token:
+    """`Token(...)` without the two Python frames of Lark's constructor."""
+    t: Any = _new_str(Token, value)
+    t.type = type_
+    t.value = value
+    t.start_pos = start
+    t.line = line
+    t.column = col
+    t.end_line = end_line
+    t.end_column = end_col
+    t.end_pos = end
+    return t  # type: ignore[no-any-return]
+
+
 # per parser state: terminal or rule name -> (True, next state) | (False, (size, callback, lhs))
 _Action = tuple[bool, Any]
 
@@ -44,6 +74,10 @@ class FastParser:
         lexer = frontend.lexer
         if type(lexer) is not ContextualLexer:
             raise TypeError(f"FastParser needs Lark's contextual lexer, not {type(lexer).__name__}")
+        ignore = [t for t in frontend.lexer_conf.terminals if t.name in set(frontend.lexer_conf.ignore)]
+        rx = re.compile(ignore[0].pattern.to_regexp()) if len(ignore) == 1 else None
+        if rx is None or rx.fullmatch(" \t\f") is None or any(rx.match(c) for c in "\n\r;#x0"):
+            raise TypeError("FastParser skips blanks itself: the grammar must %ignore exactly /[ \\t\\f]+/")
         (start,) = frontend.parser_conf.start
         inner = frontend.parser.parser
         table = inner.parse_table
@@ -61,11 +95,20 @@ class FastParser:
         got = self._lex_built.get(id(basic))
         if got is None:
             scanner = basic.scanner  # builds the regexes and the keyword callbacks
+            ignore = frozenset(basic.ignore_types)
+            blank_start = set()
+            for t in basic.terminals:
+                if t.name in ignore:
+                    continue
+                rx = re.compile(t.pattern.to_regexp(), basic.g_regex_flags)
+                if any(rx.match(b + a) for b in " \t\f" for a in _AFTER_BLANK):
+                    blank_start.add(t.name)
             got = (
                 list(scanner._mres),
                 dict(basic.callback),
                 frozenset(basic.newline_types),
-                frozenset(basic.ignore_types),
+                ignore,
+                frozenset(blank_start),
             )
             self._lex_built[id(basic)] = got
         self._lex[state] = got
@@ -98,11 +141,14 @@ class FastParser:
         while True:
             # -- next token, lexed in the context of the current parser state
             state = states[-1]
+            blank = pos
+            if pos < n and text[pos] in " \t\f":  # skip ignored blanks without a token each
+                pos = _BLANKS.match(text, pos).end()  # type: ignore[union-attr]
             if pos < n:
                 lt = lex.get(state)
                 if lt is None:
                     lt = self._lex_table(state)
-                mres, tok_callbacks, newline_types, ignore_types = lt
+                mres, tok_callbacks, newline_types, ignore_types, blank_start = lt
                 m = None
                 for mre in mres:
                     m = mre.match(text, pos)
@@ -111,6 +157,18 @@ class FastParser:
                 if m is None:
                     return FAILED
                 type_: str = m.lastgroup
+                if blank != pos and type_ in blank_start:
+                    # a terminal that may take the blanks too: match where Lark did
+                    pos = blank
+                    for mre in mres:
+                        m = mre.match(text, pos)
+                        if m is not None:
+                            break
+                    assert m is not None
+                    type_ = m.lastgroup
+                    if type_ in ignore_types:  # Lark skipped the blanks after all
+                        pos = m.end()
+                        continue
                 value = m.group()
                 start = pos
                 col = pos - line_start + 1
@@ -127,7 +185,7 @@ class FastParser:
                             Token(type_, value, start, start_line, col, line, pos - line_start + 1, pos)
                         )
                     continue
-                tok = Token(type_, value, start, start_line, col, line, pos - line_start + 1, pos)
+                tok = _token(type_, value, start, start_line, col, line, pos - line_start + 1, pos)
                 cb = tok_callbacks.get(type_)
                 if cb is not None:
                     tok = cb(tok)

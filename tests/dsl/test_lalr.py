@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from lark import Lark
+from lark import Lark, Token, Transformer
 
 from vmcore.dsl import parser as P
 from vmcore.dsl.errors import VmsError
@@ -104,3 +104,33 @@ def test_needs_the_contextual_lexer() -> None:
     basic = Lark('start: "a"', parser="lalr", lexer="basic")
     with pytest.raises(TypeError, match="contextual"):
         FastParser(basic)
+
+
+_SEP_GRAMMAR = r"""
+start: item+
+item: WORD SEP?
+SEP: /[ \t]*(;)+/
+WORD: /[a-z]+/
+%ignore /[ \t\f]+/
+"""
+
+
+class _Tokens(Transformer[Token, Any]):
+    def item(self, c: list[Token]) -> tuple[tuple[str, str, int | None, int | None], ...]:
+        return tuple((t.type, str(t), t.start_pos, t.column) for t in c)
+
+    def start(self, c: list[Any]) -> list[Any]:
+        return c
+
+
+@pytest.mark.parametrize("text", ["ab  ;cd", "ab \t;; cd ;", "ab\f ;cd", "ab  cd  ", "  ab;"])
+def test_a_terminal_that_takes_leading_blanks_starts_where_lark_starts_it(text: str) -> None:
+    # SEP sorts before the ignored blanks, so Lark lexes "  ;" as one SEP from the first blank
+    lk = Lark(_SEP_GRAMMAR, parser="lalr", lexer="contextual", transformer=_Tokens(), keep_all_tokens=True)
+    assert FastParser(lk).parse(text) == lk.parse(text)
+
+
+def test_a_grammar_ignoring_more_than_blanks_is_refused() -> None:
+    lk = Lark('start: "a"+\n%ignore /[ \\t\\n]+/', parser="lalr", lexer="contextual")
+    with pytest.raises(TypeError, match="ignore"):
+        FastParser(lk)
