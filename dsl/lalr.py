@@ -11,7 +11,9 @@ tables in one loop:
   regex instead of one match each; where a terminal of the state can itself begin with
   blanks (the `_SEP` separator), the match is redone at the first blank, as Lark does;
 * parsing: Lark's LALR action table, with each reduction's rule resolved once to its
-  length, callback and left-hand side.
+  length, child filter (Lark's LALR filter, run inline) and left-hand side; a rule the
+  transformer handles through a `v_args` wrapper calls that wrapper directly, without
+  the two frames Lark puts around it.
 
 It only has a happy path.  On input it cannot lex or parse it returns `FAILED`, and the
 caller parses the text again with Lark, which raises exactly the error it always raised.
@@ -24,11 +26,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from functools import partial
 from typing import Any, Final
 
 from lark import Lark, Token
 from lark.lexer import ContextualLexer
+from lark.parse_tree_builder import ChildFilterLALR_NoPlaceholders
 from lark.parsers.lalr_analysis import Shift
+from lark.visitors import Transformer_InPlace
 
 FAILED: Final = object()
 
@@ -83,6 +88,7 @@ class FastParser:
         table = inner.parse_table
         self._lark_states: dict[int, dict[str, tuple[Any, Any]]] = table.states
         self._callbacks: dict[Any, Callable[..., Any]] = inner.callbacks
+        self._transformer: Any = lark_parser.options.transformer
         self._start: int = table.start_states[start]
         self._end: int = table.end_states[start]
         self._lexers: dict[int, Any] = dict(lexer.lexers)
@@ -121,9 +127,25 @@ class FastParser:
                 out[name] = (True, arg)
             else:
                 cb = self._callbacks.get(arg)
-                out[name] = (False, (len(arg.expansion), cb, arg.origin.name))
+                include, build, direct = None, cb, False
+                if type(cb) is ChildFilterLALR_NoPlaceholders:
+                    include = tuple(cb.to_include)
+                    build, direct = self._rule_callback(arg, cb.node_builder)
+                out[name] = (False, (len(arg.expansion), include, build, direct, arg.origin.name))
         self._actions[state] = out
         return out
+
+    def _rule_callback(self, rule: Any, node_builder: Any) -> tuple[Any, bool]:
+        """The transformer's method for `rule` with its `v_args` wrapper, called without
+        the two frames Lark puts around it, as `(callable, True)` taking (children, meta);
+        Lark's own node builder, `(node_builder, False)`, for anything else."""
+        name = rule.alias or rule.options.template_source or rule.origin.name
+        method = getattr(self._transformer, name, None)
+        wrapper = getattr(method, "visit_wrapper", None)
+        base = getattr(method, "base_func", None)
+        if wrapper is None or base is None or isinstance(self._transformer, Transformer_InPlace):
+            return node_builder, False
+        return partial(wrapper, base, name), True
 
     def parse(self, text: str) -> Any:
         """The transformer's result for `text`, or `FAILED` (then ask Lark for the error)."""
@@ -213,19 +235,29 @@ class FastParser:
                     tcb = callbacks.get(type_)
                     values.append(tok if tcb is None else tcb(tok))
                     break
-                size, rcb, lhs = act[1]
+                size, include, build, direct, lhs = act[1]
                 if size:
                     s = values[-size:]
                     del states[-size:]
                     del values[-size:]
                 else:
                     s = []
+                if include is not None:  # Lark's LALR child filter, inline
+                    kept: list[Any] = []
+                    for i, expand in include:
+                        if not expand:
+                            kept.append(s[i])
+                        elif kept:
+                            kept += s[i].children
+                        else:
+                            kept = s[i].children
+                    s = kept
                 state = states[-1]
                 goto = actions.get(state)
                 if goto is None:
                     goto = self._action_table(state)
                 states.append(goto[lhs][1])
-                values.append(rcb(s) if rcb is not None else s)
+                values.append(build(s, None) if direct else build(s) if build is not None else s)
                 state = states[-1]
                 if is_end and state == end_state:
                     return values[-1]
