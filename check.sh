@@ -12,6 +12,8 @@ for p in $PLUGINS; do pip_args="$pip_args -e $p"; done
 python -m pip install -q --disable-pip-version-check --config-settings editable_mode=compat \
     -e '.[dev]' $pip_args 2>&1 \
     | grep -v -e '^WARNING: Location' -e 'Running pip as the' || true
+# bytecode, as a regular install would write it: `vmcore` subprocesses start ~100 ms faster
+python -m compileall -q vmcore dsl >/dev/null
 python -m ruff check vmcore dsl tests benchmarks plugins
 python -m mypy --strict vmcore tests benchmarks
 for p in $PLUGINS; do
