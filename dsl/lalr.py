@@ -27,43 +27,32 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from functools import partial
+from types import FunctionType
 from typing import Any, Final
 
 from lark import Lark, Token
-from lark.lexer import ContextualLexer
+from lark.lexer import ContextualLexer, PatternStr, UnlessCallback
 from lark.parse_tree_builder import ChildFilterLALR_NoPlaceholders
 from lark.parsers.lalr_analysis import Shift
 from lark.visitors import Transformer_InPlace
 
 FAILED: Final = object()
 
-# per lexer state: regexes, token callbacks (keywords out of NAME), newline and ignore
-# types, and the terminals that may begin with a blank (their match must start at the
-# first blank, as Lark's would)
+# per lexer state: regexes, token callbacks, newline and ignore types, the terminals that
+# may begin with a blank (their match must start at the first blank, as Lark's would),
+# and keywords (lexed type -> literal -> keyword type: `on` lexed as NAME is the keyword)
 _LexTable = tuple[
-    list[Any], dict[str, Callable[[Token], Token]], frozenset[str], frozenset[str], frozenset[str]
+    list[Any],
+    dict[str, Callable[[Token], Token]],
+    frozenset[str],
+    frozenset[str],
+    frozenset[str],
+    dict[str, dict[str, str]],
 ]
 
 _BLANKS = re.compile("[ \t\f]+")
 # what may follow a blank in .vms text, to find terminals that can start with one
 _AFTER_BLANK = ("\n", "\r\n", ";", "#", " ", "\t", "x", "0", '"', "{", "}", "+", "=", "<", ".")
-_new_str = str.__new__
-
-
-def _token(
-    type_: str, value: str, start: int, line: int, col: int, end_line: int, end_col: int, end: int
-) -> Token:
-    """`Token(...)` without the two Python frames of Lark's constructor."""
-    t: Any = _new_str(Token, value)
-    t.type = type_
-    t.value = value
-    t.start_pos = start
-    t.line = line
-    t.column = col
-    t.end_line = end_line
-    t.end_column = end_col
-    t.end_pos = end
-    return t  # type: ignore[no-any-return]
 
 
 # per parser state: terminal or rule name -> (True, next state) | (False, (size, callback, lhs))
@@ -88,6 +77,7 @@ class FastParser:
         table = inner.parse_table
         self._lark_states: dict[int, dict[str, tuple[Any, Any]]] = table.states
         self._callbacks: dict[Any, Callable[..., Any]] = inner.callbacks
+        self._terminal_callbacks = {k: v for k, v in inner.callbacks.items() if isinstance(k, str)}
         self._transformer: Any = lark_parser.options.transformer
         self._start: int = table.start_states[start]
         self._end: int = table.end_states[start]
@@ -109,12 +99,24 @@ class FastParser:
                 rx = re.compile(t.pattern.to_regexp(), basic.g_regex_flags)
                 if any(rx.match(b + a) for b in " \t\f" for a in _AFTER_BLANK):
                     blank_start.add(t.name)
+            callbacks = dict(basic.callback)
+            keywords: dict[str, dict[str, str]] = {}
+            for type_, cb in list(callbacks.items()):
+                # Lark's keyword check (a NAME that fully matches a keyword literal becomes
+                # that keyword) is a regex fullmatch over plain strings: a dict lookup
+                words = getattr(cb, "scanner", None)
+                if type(cb) is UnlessCallback and words is not None and not basic.g_regex_flags:
+                    terms = words.terminals
+                    if all(type(t.pattern) is PatternStr and not t.pattern.flags for t in terms):
+                        keywords[type_] = {t.pattern.value: t.name for t in terms}
+                        del callbacks[type_]
             got = (
                 list(scanner._mres),
-                dict(basic.callback),
+                callbacks,
                 frozenset(basic.newline_types),
                 ignore,
                 frozenset(blank_start),
+                keywords,
             )
             self._lex_built[id(basic)] = got
         self._lex[state] = got
@@ -131,6 +133,9 @@ class FastParser:
                 if type(cb) is ChildFilterLALR_NoPlaceholders:
                     include = tuple(cb.to_include)
                     build, direct = self._rule_callback(arg, cb.node_builder)
+                elif isinstance(cb, FunctionType) and hasattr(cb, "__wrapped__"):
+                    # no filter: Lark's callback is its v_args wrapper around the method
+                    build, direct = self._rule_callback(arg, cb)
                 out[name] = (False, (len(arg.expansion), include, build, direct, arg.origin.name))
         self._actions[state] = out
         return out
@@ -145,13 +150,17 @@ class FastParser:
         base = getattr(method, "base_func", None)
         if wrapper is None or base is None or isinstance(self._transformer, Transformer_InPlace):
             return node_builder, False
+        wrapped = getattr(node_builder, "__wrapped__", None)
+        if wrapped is None or getattr(wrapped, "base_func", None) != base:
+            return node_builder, False  # not the shape Lark 1.3 builds: leave it to Lark
         return partial(wrapper, base, name), True
 
     def parse(self, text: str) -> Any:
         """The transformer's result for `text`, or `FAILED` (then ask Lark for the error)."""
         actions = self._actions
         lex = self._lex
-        callbacks = self._callbacks
+        callbacks = self._terminal_callbacks
+        new_str = str.__new__
         end_state = self._end
         states = [self._start]
         values: list[Any] = []
@@ -170,7 +179,7 @@ class FastParser:
                 lt = lex.get(state)
                 if lt is None:
                     lt = self._lex_table(state)
-                mres, tok_callbacks, newline_types, ignore_types, blank_start = lt
+                mres, tok_callbacks, newline_types, ignore_types, blank_start, keywords = lt
                 m = None
                 for mre in mres:
                     m = mre.match(text, pos)
@@ -207,8 +216,21 @@ class FastParser:
                             Token(type_, value, start, start_line, col, line, pos - line_start + 1, pos)
                         )
                     continue
-                tok = _token(type_, value, start, start_line, col, line, pos - line_start + 1, pos)
-                cb = tok_callbacks.get(type_)
+                lexed = type_
+                words = keywords.get(type_)
+                if words is not None:
+                    type_ = words.get(value, type_)
+                # Token(...) without the two Python frames of Lark's constructor
+                tok = new_str(Token, value)
+                tok.type = type_
+                tok.value = value
+                tok.start_pos = start
+                tok.line = start_line
+                tok.column = col
+                tok.end_line = line
+                tok.end_column = pos - line_start + 1
+                tok.end_pos = pos
+                cb = tok_callbacks.get(lexed)
                 if cb is not None:
                     tok = cb(tok)
                     type_ = tok.type
