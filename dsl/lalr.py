@@ -30,7 +30,7 @@ from functools import partial
 from types import FunctionType
 from typing import Any, Final
 
-from lark import Lark, Token
+from lark import Lark, Token, Transformer, Tree
 from lark.lexer import ContextualLexer, PatternStr, UnlessCallback
 from lark.parse_tree_builder import ChildFilterLALR_NoPlaceholders
 from lark.parsers.lalr_analysis import Shift
@@ -79,6 +79,11 @@ class FastParser:
         self._callbacks: dict[Any, Callable[..., Any]] = inner.callbacks
         self._terminal_callbacks = {k: v for k, v in inner.callbacks.items() if isinstance(k, str)}
         self._transformer: Any = lark_parser.options.transformer
+        self._default_is_tree = (
+            lark_parser.options.tree_class in (None, Tree)
+            and isinstance(self._transformer, Transformer)
+            and type(self._transformer).__default__ is Transformer.__default__
+        )
         self._start: int = table.start_states[start]
         self._end: int = table.end_states[start]
         self._lexers: dict[int, Any] = dict(lexer.lexers)
@@ -133,7 +138,7 @@ class FastParser:
                 if type(cb) is ChildFilterLALR_NoPlaceholders:
                     include = tuple(cb.to_include)
                     build, direct = self._rule_callback(arg, cb.node_builder)
-                elif isinstance(cb, FunctionType) and hasattr(cb, "__wrapped__"):
+                elif isinstance(cb, partial) or (isinstance(cb, FunctionType) and hasattr(cb, "__wrapped__")):
                     # no filter: Lark's callback is its v_args wrapper around the method
                     build, direct = self._rule_callback(arg, cb)
                 out[name] = (False, (len(arg.expansion), include, build, direct, arg.origin.name))
@@ -148,6 +153,9 @@ class FastParser:
         method = getattr(self._transformer, name, None)
         wrapper = getattr(method, "visit_wrapper", None)
         base = getattr(method, "base_func", None)
+        if method is None and self._default_is_tree:
+            # no method: Lark's default callback builds Tree(name, children, None)
+            return partial(Tree, name), False
         if wrapper is None or base is None or isinstance(self._transformer, Transformer_InPlace):
             return node_builder, False
         wrapped = getattr(node_builder, "__wrapped__", None)

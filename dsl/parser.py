@@ -145,17 +145,17 @@ _KEPT = _kept_terminals()
 
 
 def _with_positions(f: Any, data: str, children: list[Any], meta: Any) -> Any:
-    kept = _KEPT
     c0 = children[0] if children else None
     if type(c0) is Token:  # the usual case: the rule starts with a token
-        first: tuple[int, int] | None = (c0.line or 0, c0.column or 0)
+        m = _Meta(c0.line or 0, c0.column or 0, children)
     else:
         first = None
         for c in children:
             first = _first(c)
             if first is not None:
                 break
-    m = _Meta(first[0] if first else 0, first[1] if first else 0, children)
+        m = _Meta(first[0] if first else 0, first[1] if first else 0, children)
+    kept = _KEPT
     kids = [c for c in children if type(c) is not Token or c.type in kept]
     if data == "write" and kids and type(kids[0]) is Token:
         # `write: "write" ...`: the literal is the named terminal WRITE (the same string),
