@@ -55,7 +55,8 @@ _BLANKS = re.compile("[ \t\f]+")
 _AFTER_BLANK = ("\n", "\r\n", ";", "#", " ", "\t", "x", "0", '"', "{", "}", "+", "=", "<", ".")
 
 
-# per parser state: terminal or rule name -> (True, next state) | (False, (size, callback, lhs))
+# per parser state: terminal or rule name -> (True, next state) for a shift, or
+# (False, (size, child filter | None, callback, callback takes meta?, lhs)) for a reduce
 _Action = tuple[bool, Any]
 
 

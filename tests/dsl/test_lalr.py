@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import random
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -19,12 +20,13 @@ from vmcore.fuzz import corpus, mutate
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _texts() -> list[str]:
+@cache
+def _texts() -> tuple[str, ...]:
     texts = corpus(ROOT)  # the bundled scenarios
     texts += [p.read_text(encoding="utf-8") for p in sorted((ROOT / "plugins").rglob("*.vms"))]
     texts += [p.read_text(encoding="utf-8") for p in sorted((ROOT / "tests").rglob("*.vms"))]
     texts.append((ROOT / "docs" / "tutorial.md").read_text(encoding="utf-8"))  # not .vms: refused
-    return texts
+    return tuple(texts)
 
 
 def _dump(x: Any) -> Any:
