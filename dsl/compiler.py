@@ -61,6 +61,11 @@ class CompiledScenario:
     statements: int = 0
     policies: dict[str, str] = field(default_factory=dict)
 
+    @property
+    def short_id(self) -> str:
+        """The id without its file: `name[param]`, as `-k` and pytest name it."""
+        return self.id.partition("::")[2]
+
 
 @dataclass
 class _Topology:

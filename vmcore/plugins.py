@@ -181,8 +181,9 @@ class ActivePolicies:
         table = policy_classes(pm)
         self.pm = pm
         self.policies: dict[str, Policy] = {}
+        defaults = default_choices()
         for fam in FAMILIES:
-            choice = choices.get(fam) or default_choices()[fam]
+            choice = choices.get(fam) or defaults[fam]
             known = table[fam]
             cls = known.get(choice.name)
             if cls is None:
@@ -198,10 +199,13 @@ class ActivePolicies:
         # each decision hook reaches its own family's policy only: a policy of another
         # family that happens to implement the hook must not answer (or override) it
         self._callers: dict[str, Any] = {}
+        # "policy NAME(ARGS): hook HOOK", built once: decide() runs per decision
+        self._labels: dict[str, str] = {}
         for hook, fam in hookspecs.FAMILY_OF_HOOK.items():
             others = [p for f, p in self.policies.items() if f != fam]
             self._callers[hook] = self._dm.subset_hook_caller(hook, remove_plugins=others)
-        self._observers = [impl for impl in pm.hook.vmcore_event.get_hookimpls()]
+            self._labels[hook] = f"policy {self.policies[fam]!r}: hook {hook}"
+        self._observers = list(pm.hook.vmcore_event.get_hookimpls())
         self.current: str | None = None
         """The hook being called right now (for a run stuck inside it)."""
 
@@ -210,23 +214,22 @@ class ActivePolicies:
 
     def decide(self, hook: str, expect: type | tuple[type, ...], **kwargs: Any) -> Any:
         """Call decision ``hook`` on its family's active policy; ``None`` means default."""
-        fam = hookspecs.FAMILY_OF_HOOK[hook]
-        pol = self.policies[fam]
+        label = self._labels[hook]
         caller = self._callers[hook]
-        self.current = f"policy {pol!r}: hook {hook}"
+        self.current = label
         try:
             result = caller(**kwargs)
         except PluginError:
             raise
         except Exception as e:
             tb = "".join(traceback.format_exception(e))
-            raise PluginError(f"policy {pol!r}: hook {hook} raised {type(e).__name__}: {e}\n{tb}") from e
+            raise PluginError(f"{label} raised {type(e).__name__}: {e}\n{tb}") from e
         finally:
             self.current = None
         if result is not None and not isinstance(result, expect):
             names = expect.__name__ if isinstance(expect, type) else " or ".join(t.__name__ for t in expect)
             raise PluginError(
-                f"policy {pol!r}: hook {hook} returned {type(result).__name__} {result!r}, expected {names} or None"
+                f"{label} returned {type(result).__name__} {result!r}, expected {names} or None"
             )
         return result
 

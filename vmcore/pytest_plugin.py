@@ -44,7 +44,7 @@ class VmsFile(pytest.File):
         except VmsError as e:
             raise self.CollectError(str(e)) from None
         for cs in compiled:
-            yield VmsItem.from_parent(self, name=cs.id.split("::", 1)[1], scenario=cs, pm=pm)
+            yield VmsItem.from_parent(self, name=cs.short_id, scenario=cs, pm=pm)
 
 
 class VmsItem(pytest.Item):

@@ -259,7 +259,7 @@ class Session:
                 continue
             names = wanted.get(f.resolve())
             if names is not None:
-                compiled = [c for c in compiled if c.id.split("::", 1)[1] in names]
+                compiled = [c for c in compiled if c.short_id in names]
                 if not compiled:
                     self.errors.append(f"{f}: no scenario {' or '.join(sorted(names))!r}")
             items += compiled

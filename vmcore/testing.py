@@ -48,12 +48,10 @@ class VmsRun:
     def __getitem__(self, name: str) -> Exploration:
         """By scenario name, or ``name[value]`` for one value of a ``for`` loop."""
         for item in self.items:
-            short = item.id.split("::", 1)[1]
+            short = item.short_id
             if name in (short, item.name):
                 return self.results[item.id]
-        raise KeyError(
-            f"no scenario {name!r} (have: {', '.join(i.id.split('::', 1)[1] for i in self.items)})"
-        )
+        raise KeyError(f"no scenario {name!r} (have: {', '.join(i.short_id for i in self.items)})")
 
     @property
     def passed(self) -> bool:

@@ -21,7 +21,15 @@ from typing import Any, cast
 
 import pluggy
 
-from vmcore.engine.checks import METRICS, Predicate, Verdict, run_predicate, state_predicate, vram_metrics
+from vmcore.engine.checks import (
+    METRICS,
+    RUN_PREDICATES,
+    Predicate,
+    Verdict,
+    run_predicate,
+    state_predicate,
+    vram_metrics,
+)
 from vmcore.engine.model import PAGE, Access, Job
 from vmcore.engine.monitor import Finding, Monitor
 from vmcore.engine.sim import BudgetExceeded, Scheduler, Sim, Sleep, WaitIdle
@@ -315,7 +323,7 @@ class Scenario:
 
     def expect(self, kind: str, *args: object, negate: bool = False, line: int = 0) -> None:
         """``expect [not] PRED``; short forms such as ``deadlock`` mean ``not no deadlock``."""
-        if f"no {kind}" in _NEGATABLE:
+        if f"no {kind}" in RUN_PREDICATES:
             kind, negate = f"no {kind}", not negate
         if kind == "ring":
             kind = "ring intact"
@@ -554,16 +562,6 @@ def _active(pm: pluggy.PluginManager, choices: dict[str, PolicyChoice]) -> Activ
     if got is None:
         got = per_pm[key] = ActivePolicies(pm, choices)
     return got
-
-
-_NEGATABLE = {
-    "no deadlock",
-    "no potential deadlock",
-    "no stall",
-    "no leaks",
-    "no user fence on page tables",
-    "no stale pte",
-}
 
 
 def _potential(system: System, actor: Any, fence: Any) -> None:
