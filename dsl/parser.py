@@ -157,10 +157,6 @@ def _with_positions(f: Any, data: str, children: list[Any], meta: Any) -> Any:
         m = _Meta(first[0] if first else 0, first[1] if first else 0, children)
     kept = _KEPT
     kids = [c for c in children if type(c) is not Token or c.type in kept]
-    if data == "write" and kids and type(kids[0]) is Token:
-        # `write: "write" ...`: the literal is the named terminal WRITE (the same string),
-        # which Lark filtered here because the rule wrote it as a literal
-        kids = kids[1:]
     out = f(m, kids)
     if type(out) is list:  # a block's items: remember where the block ended (its `}`)
         block = _Block(out)
@@ -410,7 +406,10 @@ class _ToAst(Transformer[Token, Any]):
         return ast.UnmapStmt(str(c[0]), str(c[1]), _p(meta))
 
     def write(self, meta: Any, c: list[Any]) -> tuple[str, ast.Val | None]:
-        return ("write", c[0] if c else None)
+        # `write: "write" ...`: the literal is the named terminal WRITE (the same string),
+        # so it is kept like a named token; Lark would have filtered it as a literal
+        v = [x for x in c if type(x) is not Token]
+        return ("write", v[0] if v else None)
 
     def touches(self, meta: Any, c: list[Any]) -> ast.Touches:
         w = c[2] if len(c) > 2 else None
