@@ -229,8 +229,10 @@ def test_context_manager_closes_graph() -> None:
         a = g.add_node(ACTOR)
     with pytest.raises(StateError, match="closed"):
         g.node(a)
-    with pytest.raises(StateError, match="closed"):
+    with pytest.raises(StateError, match=r"^WaitForGraph\.find_cycle: .*closed"):
         g.find_cycle()
+    with pytest.raises(StateError, match=r"^WaitForGraph\.add_edge: .*closed"):
+        g.add_edge(a, a)
     g.close()
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Final, Self
 
 from vmcore._core import lib
 from vmcore.errors import (
@@ -124,3 +124,22 @@ def sint(op: str, name: str, value: object, bits: int = 32) -> int:
     if not lo <= value <= hi:
         raise OutOfRange(f"{op}: {name}={value} is outside {lo}..{hi}", lib.VMC_E_RANGE)
     return value
+
+
+class CoreObject:
+    """A Python owner of one C context: ``close()`` destroys it (each class says how);
+    ``with`` and garbage collection close it too."""
+
+    __slots__ = ()
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        self.close()

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from vmcore._core import ffi, lib
-from vmcore.core._status import check, fail, sint, uint
+from vmcore.core._status import CoreObject, check, fail, sint, uint
 from vmcore.errors import StateError
 
 _MAX_DEPS = 4096  # FENCE_MAX_DEPS in fence.c
@@ -28,7 +28,7 @@ class FenceState(enum.IntEnum):
     SIGNALED = lib.VMC_FENCE_SIGNALED
 
 
-class FenceTable:
+class FenceTable(CoreObject):
     """A table of fences.  ``max_fences`` bounds how many may be alive at once."""
 
     __slots__ = ("_out", "_t")
@@ -45,15 +45,6 @@ class FenceTable:
         if getattr(self, "_t", None) is not None:
             lib.vmc_fences_destroy(self._t)
             self._t = None
-
-    def __enter__(self) -> FenceTable:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        self.close()
 
     def _h(self, op: str) -> Any:
         if self._t is None:
@@ -95,8 +86,7 @@ class FenceTable:
 
     def _dep_handle(self, op: str, dep: Fence, arm: bool) -> int:
         """The handle of a dependency for :meth:`create`, refused as add_dep/arm would."""
-        if not isinstance(dep, Fence) or dep.table is not self:
-            raise fail(lib.VMC_E_HANDLE, op, "the dependency belongs to another fence table", dep=dep)
+        _own_dep(self, op, dep)
         s = ffi.new("int *")
         e = ffi.new("int32_t *")
         st = lib.vmc_fence_state(self._t, dep.handle, s, e)
@@ -113,6 +103,13 @@ class FenceTable:
         out = ffi.new("uint64_t[2]")
         check(lib.vmc_fences_counters(self._h("FenceTable.counters"), out, out + 1), "FenceTable.counters")
         return int(out[0]), int(out[1])
+
+
+def _own_dep(table: FenceTable, op: str, dep: object) -> int:
+    """The handle of ``dep``, refused unless it is a fence of ``table``."""
+    if not isinstance(dep, Fence) or dep.table is not table:
+        raise fail(lib.VMC_E_HANDLE, op, "the dependency belongs to another fence table", dep=dep)
+    return dep.handle
 
 
 class Fence:
@@ -134,9 +131,7 @@ class Fence:
         return hash((id(self.table), self.handle))
 
     def _dep(self, op: str, dep: Fence) -> int:
-        if not isinstance(dep, Fence) or dep.table is not self.table:
-            raise fail(lib.VMC_E_HANDLE, op, "the dependency belongs to another fence table", dep=dep)
-        return dep.handle
+        return _own_dep(self.table, op, dep)
 
     def add_dep(self, dep: Fence) -> None:
         """Make this fence depend on ``dep``; only before :meth:`arm`."""
@@ -277,14 +272,14 @@ class Node:
     label: int
 
 
-class WaitForGraph:
+class WaitForGraph(CoreObject):
     """Who waits for whom: an edge a -> b means "a cannot progress until b does".
 
     :meth:`add_edge` reports the cycle the new edge closes, if any, as a node list
     ``[a, b, ..., node before a]``: a deadlock.
     """
 
-    __slots__ = ("_cycle", "_g", "_len", "_out")
+    __slots__ = ("_counts", "_cycle", "_g", "_len", "_out")
 
     def __init__(self, max_nodes: int = 1 << 20) -> None:
         uint("WaitForGraph", "max_nodes", max_nodes, 32)
@@ -294,21 +289,13 @@ class WaitForGraph:
         self._out: Any = ffi.new("uint64_t *")
         self._len: Any = ffi.new("size_t *")
         self._cycle: Any = ffi.new("uint64_t[]", 64)
+        self._counts: Any = ffi.new("uint64_t[2]")  # (nodes, edges)
 
     def close(self) -> None:
         # getattr: __del__ runs close() even when __init__ raised before _g was set.
         if getattr(self, "_g", None) is not None:
             lib.vmc_wfg_destroy(self._g)
             self._g = None
-
-    def __enter__(self) -> WaitForGraph:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        self.close()
 
     def _h(self, op: str) -> Any:
         if self._g is None:
@@ -342,17 +329,19 @@ class WaitForGraph:
         n = int(self._len[0])
         return [int(self._cycle[i]) for i in range(n)] if n else None
 
-    def _ensure_cycle_room(self) -> None:
-        nodes, _ = self.counters
-        if nodes > len(self._cycle):
-            self._cycle = ffi.new("uint64_t[]", nodes * 2)
+    def _ensure_cycle_room(self, op: str) -> None:
+        """A cycle can hold every node: grow the buffer before the C call needs it."""
+        counts = self._counts
+        check(lib.vmc_wfg_counters(self._h(op), counts, counts + 1), op)
+        if counts[0] > len(self._cycle):
+            self._cycle = ffi.new("uint64_t[]", counts[0] * 2)
 
     def add_edge(self, a: int, b: int) -> list[int] | None:
         """Insert "a waits for b"; return the cycle it closes, or ``None``."""
         op = "WaitForGraph.add_edge"
         uint(op, "a", a)
         uint(op, "b", b)
-        self._ensure_cycle_room()
+        self._ensure_cycle_room(op)
         st = lib.vmc_wfg_add_edge(self._h(op), a, b, self._cycle, len(self._cycle), self._len)
         if st == lib.VMC_E_STATE:
             raise fail(st, op, "the edge already exists", a=a, b=b)
@@ -379,13 +368,13 @@ class WaitForGraph:
     def find_cycle(self) -> list[int] | None:
         """Any cycle in the whole graph, or ``None``."""
         op = "WaitForGraph.find_cycle"
-        self._ensure_cycle_room()
+        self._ensure_cycle_room(op)
         check(lib.vmc_wfg_find_cycle(self._h(op), self._cycle, len(self._cycle), self._len), op)
         return self._cycle_list()
 
     @property
     def counters(self) -> tuple[int, int]:
         """(nodes, edges)."""
-        out = ffi.new("uint64_t[2]")
+        out = self._counts
         check(lib.vmc_wfg_counters(self._h("WaitForGraph.counters"), out, out + 1), "WaitForGraph.counters")
         return int(out[0]), int(out[1])

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from vmcore._core import ffi, lib
-from vmcore.core._status import check, fail, uint
+from vmcore.core._status import CoreObject, check, fail, uint
 from vmcore.errors import StateError
 
 PAGE_SIZE: Final[int] = lib.VMC_PAGE_SIZE
@@ -128,7 +128,7 @@ def _c_int(value: object) -> int:
     return -1
 
 
-class PageTable:
+class PageTable(CoreObject):
     """The page tables of one VM: a root PD (PDB2) and the PD/PT BOs below it.
 
     ``root_addr`` is where the root PD lives; ``max_pts`` bounds the number of page-table
@@ -156,15 +156,6 @@ class PageTable:
         if getattr(self, "_vm", None) is not None:
             lib.vmc_vm_destroy(self._vm)
             self._vm = None
-
-    def __enter__(self) -> PageTable:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        self.close()
 
     def _h(self, op: str) -> Any:
         if self._vm is None:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from vmcore._core import ffi, lib
-from vmcore.core._status import check, fail, uint
+from vmcore.core._status import CoreObject, check, fail, uint
 from vmcore.errors import StateError
 
 MIN_BLOCK: Final[int] = lib.VMC_POOL_MIN_BLOCK
@@ -30,7 +30,7 @@ class PoolStats:
     """1 - largest_free / free: 0 when all free memory is one block."""
 
 
-class Pool:
+class Pool(CoreObject):
     """One memory domain of ``size`` bytes (a multiple of 4 KiB) with a buddy allocator."""
 
     __slots__ = ("_out", "_p", "name")
@@ -54,15 +54,6 @@ class Pool:
         if getattr(self, "_p", None) is not None:
             lib.vmc_pool_destroy(self._p)
             self._p = None
-
-    def __enter__(self) -> Pool:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        self.close()
 
     def _h(self, op: str) -> Any:
         if self._p is None:

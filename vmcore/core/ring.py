@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from vmcore._core import ffi, lib
-from vmcore.core._status import check, fail, sint, uint
+from vmcore.core._status import CoreObject, check, fail, sint, uint
 from vmcore.errors import RingCorrupt, StateError
 
 MAX_WRITERS: Final[int] = lib.VMC_RING_MAX_WRITERS
@@ -91,7 +91,7 @@ def packet_dw(op: Op, count: int = 0) -> int:
     return int(out[0])
 
 
-class Ring:
+class Ring(CoreObject):
     """A ring of ``size_dw`` dwords (a power of two, 16 .. 2**24)."""
 
     __slots__ = ("_body", "_info", "_r")
@@ -121,15 +121,6 @@ class Ring:
         if getattr(self, "_r", None) is not None:
             lib.vmc_ring_destroy(self._r)
             self._r = None
-
-    def __enter__(self) -> Ring:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        self.close()
 
     def _h(self, op: str) -> Any:
         if self._r is None:

@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from vmcore._core import ffi, lib
-from vmcore.core._status import check, fail, uint
+from vmcore.core._status import CoreObject, check, fail, uint
 from vmcore.core.pagetable import PageTable
 from vmcore.errors import StateError
 
 
-class PageStore:
+class PageStore(CoreObject):
     """Values of physical pages; regions are added as memory comes into being (0 when new)."""
 
     __slots__ = ("_out", "_out2", "_s")
@@ -26,15 +26,6 @@ class PageStore:
         if getattr(self, "_s", None) is not None:
             lib.vmc_store_destroy(self._s)
             self._s = None
-
-    def __enter__(self) -> PageStore:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        self.close()
 
     def _h(self, op: str) -> Any:
         if self._s is None:
