@@ -76,12 +76,14 @@ class DfsScheduler(Scheduler):
 
 def _next_prefix(trace: list[tuple[int, int]], bound: int) -> list[int] | None:
     """The next choice sequence in DFS order with at most ``bound`` preemptions, or None."""
+    before = sum(1 for c, _ in trace if c)  # preemptions in trace[:k + 1], then trace[:k]
     for k in range(len(trace) - 1, -1, -1):
         c, n = trace[k]
-        if c + 1 < n:
-            prefix = [x for x, _ in trace[:k]] + [c + 1]
-            if sum(1 for x in prefix if x) <= bound:
-                return prefix
+        if c:
+            before -= 1
+        # bumping choice k makes it a preemption: the prefix holds before + 1 of them
+        if c + 1 < n and before + 1 <= bound:
+            return [x for x, _ in trace[:k]] + [c + 1]
     return None
 
 

@@ -1516,36 +1516,18 @@ class System:
             if stop:
                 self.quiesced[proc.name] = self.quiesced.get(proc.name, 0) + 1
             # MMU notifier: invalidate every GPU mapping of the granule
-            fences = []
-            mode = SILENT_FLAGS if silent else 0
-            for vm in proc.vms.values():
-                if vm.alive:
-                    f = yield from self.update(
-                        vm, self.fill_packets(vm, g.va, g.npages, mode), fault_path=False, kind="invalidate"
-                    )
-                    if f is not None:
-                        fences.append(f)
-            for f in fences:
-                yield WaitFence(f)
-            src_gpu = g.place.gpu or (new.gpu if new.domain is Domain.VRAM else None) or proc.gpus[0]
+            yield from self._invalidate_granule(proc, g, SILENT_FLAGS if silent else 0)
             if new.domain is Domain.VRAM and new.gpu is not None:
                 src_gpu = new.gpu
+            else:
+                src_gpu = g.place.gpu or proc.gpus[0]
             copy = self.submit_copy(src_gpu, g.place, new, g.size, f"{proc.name} {g.va:#x} to {target}")
             yield WaitFence(copy)
             old = g.place
             g.place = new
             self.free_place(old, f"migration of {proc.name} {g.va:#x} ({cause})", self._granule_scope(g))
             if silent:
-                fences = []
-                for vm in proc.vms.values():
-                    if vm.alive:
-                        f = yield from self.update(
-                            vm, self.fill_packets(vm, g.va, g.npages, 0), fault_path=False, kind="invalidate"
-                        )
-                        if f is not None:
-                            fences.append(f)
-                for f in fences:
-                    yield WaitFence(f)
+                yield from self._invalidate_granule(proc, g, 0)
             self.mon.count("migrations")
             self.mon.count("bytes_moved", g.size)
             self.log(
@@ -1618,25 +1600,27 @@ class System:
             yield from self.migrate(g, where, fault_path=False, silent=silent, cause="prefetch hint")
             a = g.va + g.size
 
+    def _invalidate_granule(self, proc: Process, g: Granule, value: int) -> Gen:
+        """Write ``value`` (invalid, or silent retry) over the granule's PTEs in every live
+        VM of the process through the update path, then wait for all those updates."""
+        fences = []
+        for vm in proc.vms.values():
+            if vm.alive:
+                f = yield from self.update(
+                    vm, self.fill_packets(vm, g.va, g.npages, value), fault_path=False, kind="invalidate"
+                )
+                if f is not None:
+                    fences.append(f)
+        for f in fences:
+            yield WaitFence(f)
+
     def munmap(self, proc: Process, va: int, size: int) -> Gen:
         end = va + size
         for r in list(proc.ranges):
             keep = []
             for g in r.granules:
                 if g.va < end and va < g.va + g.size:
-                    fences = []
-                    for vm in proc.vms.values():
-                        if vm.alive:
-                            f = yield from self.update(
-                                vm,
-                                self.fill_packets(vm, g.va, g.npages, 0),
-                                fault_path=False,
-                                kind="invalidate",
-                            )
-                            if f is not None:
-                                fences.append(f)
-                    for f in fences:
-                        yield WaitFence(f)
+                    yield from self._invalidate_granule(proc, g, 0)
                     self.free_place(g.place, f"munmap of {proc.name} {g.va:#x}", self._granule_scope(g))
                 else:
                     keep.append(g)
