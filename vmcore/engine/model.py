@@ -184,7 +184,6 @@ class Bo:
     """Page-table BOs: the VM and the handle in its page table."""
     pt_handle: int = 0
     pt_level: int = 0
-    pt_va: int = 0
 
 
 @dataclass(eq=False)
@@ -355,5 +354,4 @@ class KernelJob:
     """("ptepde", (pe, flags, addr, incr, count)) or ("copy", (src, dst, bytes))."""
     deps: list[SimFence]
     fence: SimFence
-    on_done: list[object] = field(default_factory=list)
     node: int = 0

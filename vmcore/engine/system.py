@@ -834,7 +834,7 @@ class System:
                 resv=vm.resv,
                 created=self.sim.now,
             )
-            bo.pt_of, bo.pt_handle, bo.pt_level, bo.pt_va = vm, h, int(level), base
+            bo.pt_of, bo.pt_handle, bo.pt_level = vm, h, int(level)
             self._touch(bo)
             vm.pt_bos[h] = bo
             self.pt_at[addr] = bo
