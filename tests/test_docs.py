@@ -30,7 +30,8 @@ def test_documented_limits_are_the_limits() -> None:
 
     from vmcore.core import FenceTable, PageTable, Pool, Ring
     from vmcore.core.pagetable import READ_LIMIT
-    from vmcore.engine.system import IH_RING_ENTRIES, MAX_RETRIES
+    from vmcore.engine.gpu.ih import IH_RING_ENTRIES
+    from vmcore.engine.gpu.jobs import MAX_RETRIES
     from vmcore.errors import InvalidArgument, LimitExceeded
 
     text = (DOCS / "limits.md").read_text(encoding="utf-8")

@@ -68,3 +68,16 @@ class RingCorrupt(CoreError):
 
 class HostOutOfMemory(CoreError, MemoryError):
     """The host could not allocate memory for the core."""
+
+
+class EngineError(VmcoreError):
+    """The simulation cannot go on: a budget ran out or an actor failed."""
+
+
+class BudgetExceeded(EngineError):
+    """The event budget, the simulated-time budget or the wall-clock budget ran out (a
+    runaway scenario); the message says which and where."""
+
+
+class ScenarioError(VmcoreError, ValueError):
+    """A scenario asks for something the model cannot set up (a semantic error)."""

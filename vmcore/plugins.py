@@ -17,7 +17,7 @@ from typing import Any, cast
 import pluggy
 
 from vmcore import hookspecs
-from vmcore.errors import VmcoreError
+from vmcore.errors import BudgetExceeded, VmcoreError
 from vmcore.policies import FAMILIES, BuiltinPolicies, Policy, PolicyError
 
 ENTRY_POINT_GROUP = "vmcore"
@@ -156,8 +156,6 @@ def run_deadline(policies: ActivePolicies, seconds: float | None = None) -> Iter
             raise PluginError(
                 f"{policies.current} did not return within the run's {limit:g} s budget\n{stack}"
             )
-        from vmcore.engine.sim import BudgetExceeded
-
         raise BudgetExceeded(f"wall-clock budget of {limit:g} s exceeded")
 
     old = signal.signal(signal.SIGALRM, expired)

@@ -127,7 +127,9 @@ def corpus() -> Iterator[tuple[str, Callable[[Scheduler | None], Scenario], bool
             for fam, classes in FAMILIES.items():
                 for cls in classes:
 
-                    def build(s: Scheduler | None, item: Any = item, fam: str = fam, name: str = cls.name) -> Scenario:
+                    def build(
+                        s: Scheduler | None, item: Any = item, fam: str = fam, name: str = cls.name
+                    ) -> Scenario:
                         sc: Scenario = item.build(pm, {}, scheduler=s)
                         sc.policy(fam, name)
                         return sc
@@ -162,7 +164,9 @@ def replay(path: Path) -> Result:
 
     rf = ReplayFile.load(path)
     pm = plugin_manager(rf.plugins, entry_points=True)
-    item = next(i for i in Compiler(pm).compile_path(ROOT / rf.path) if i.id.endswith(rf.id.split("::", 1)[1]))
+    item = next(
+        i for i in Compiler(pm).compile_path(ROOT / rf.path) if i.id.endswith(rf.id.split("::", 1)[1])
+    )
     overrides = {fam: (name, params) for fam, name, params in map(parse_policy, rf.policies)}
     return item.build(pm, overrides, scheduler=ReplayScheduler(rf.choices)).run()
 

@@ -1,19 +1,30 @@
-"""Expectations: run predicates (over the whole run) and state predicates (where they stand).
+"""Expectations and the run's conclusions: run predicates (over the whole run), state
+predicates (where they stand), the read-only view of a run that predicates and plugin
+metrics receive, and the conclusions drawn when a run ends (stalls, leaks, implicit
+failures).
 
 ``expect P`` holds when P holds; ``expect not P`` when it does not.  For the "no X"
-predicates, ``X`` alone is ``not no X``.  With exploration (a later issue) "holds"
-becomes "in every explored schedule" and "does not" becomes "in some schedule".
+predicates, ``X`` alone is ``not no X``.  Under exploration "holds" becomes "in every
+explored schedule" and "does not" becomes "in some schedule" (``explore.judge``).
 """
 
 from __future__ import annotations
 
 import operator
-from collections.abc import Callable
+import traceback
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
+
+import pluggy
+
+from vmcore.engine.monitor import Finding, Monitor
+from vmcore.errors import ScenarioError
+from vmcore.plugins import PluginError
 
 if TYPE_CHECKING:
-    from vmcore.engine.scenario import RunState
+    from vmcore.engine.sim import Sim
+    from vmcore.engine.system import System
 
 RUN_PREDICATES = {
     "no deadlock",
@@ -92,6 +103,74 @@ class Predicate:
 class Verdict:
     holds: bool
     why: str
+
+
+@dataclass(frozen=True, slots=True)
+class Expectation:
+    predicate: Predicate
+    negate: bool
+    line: int = 0
+
+    def __str__(self) -> str:
+        p = str(self.predicate)
+        if self.negate:
+            if p.startswith("no "):
+                return p[3:]
+            return f"not {p}"
+        return p
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """One expectation's verdict."""
+
+    expectation: Expectation
+    passed: bool
+    why: str
+    time: int
+
+
+class RunState:
+    """What predicates see: the system, the monitor, and the run's conclusions."""
+
+    def __init__(self, system: System, sim: Sim, monitor: Monitor) -> None:
+        self.system = system
+        self.sim = sim
+        self.monitor = monitor
+        self.stalls: list[str] = []
+        self.leaks: list[str] = []
+        self.ring_damage: list[Finding] = []
+        self.plugin_metrics: dict[str, float] | None = None
+        self.app_threads: list[Any] = []
+
+    @property
+    def faults(self) -> tuple[Any, ...]:
+        return tuple(self.monitor.faults)
+
+    @property
+    def findings(self) -> dict[str, list[Finding]]:
+        return dict(self.monitor.findings)
+
+    @property
+    def deadlocks(self) -> list[list[str]]:
+        return self.sim.deadlocks
+
+    def metric(self, name: str) -> float:
+        c = self.monitor.counters
+        if name in c:
+            return float(c[name])
+        if name == "fault_latency_p99":
+            return float(self.monitor.fault_latency(99))
+        if name == "fault_latency_p50":
+            return float(self.monitor.fault_latency(50))
+        vm = vram_metrics(self)
+        if name in vm:
+            return vm[name]
+        if self.plugin_metrics is None:
+            self.plugin_metrics = plugin_metrics(self.system.policies.pm, self, {})
+        if name in self.plugin_metrics:
+            return self.plugin_metrics[name]
+        raise KeyError(name)
 
 
 def run_predicate(p: Predicate, st: RunState) -> Verdict:
@@ -183,6 +262,100 @@ def state_predicate(p: Predicate, st: RunState) -> Verdict:
     raise KeyError(k)
 
 
+def conclude(
+    st: RunState,
+    expectations: list[Expectation],
+    outcomes: list[Outcome],
+    failures: list[str],
+    finished: bool = True,
+) -> None:
+    """Draw the run's conclusions: stalls, ring damage, leaks, the run predicates'
+    verdicts (appended to ``outcomes``) and the implicit failures (to ``failures``)."""
+    system = st.system
+    sim = st.sim
+    if not sim.deadlocks and finished:
+        pending_jobs = [j.name for j in system.jobs.values() if j.finished is None]
+        pending_faults = [f"{f.address:#x}" for f in st.monitor.faults if f.resolved is None]
+        blocked = [a.name for a in st.app_threads if not a.done]
+        if pending_jobs or pending_faults or blocked:
+            what = []
+            if pending_jobs:
+                what.append(f"job(s) {', '.join(pending_jobs)} never finished")
+            if pending_faults:
+                what.append(f"fault(s) at {', '.join(pending_faults)} never resolved")
+            if blocked:
+                what.append(f"application thread(s) {', '.join(blocked)} never got past a statement")
+            st.stalls.append("stall: nothing runnable while " + " and ".join(what))
+    for msg in system.ring_damage():
+        st.ring_damage.append(Finding("ring", sim.now, msg))
+    held_by_deadlock = {n for cyc in sim.deadlocks for n in cyc}
+    for leak in system.leaks():
+        pname = leak.split(":", 1)[0]
+        if sim.deadlocks and any(pname in n for n in held_by_deadlock):
+            continue  # what a deadlock holds is not a leak
+        st.leaks.append(leak)
+    named: set[str] = set()
+    for exp in expectations:
+        if exp.predicate.is_run:
+            named.add(exp.predicate.kind)
+            v = run_predicate(exp.predicate, st)
+            outcomes.append(Outcome(exp, v.holds != exp.negate, v.why, sim.now))
+    outcomes.sort(key=lambda o: o.expectation.line)
+    if sim.deadlocks and "no deadlock" not in named:
+        failures.append("unexpected deadlock: " + " -> ".join([*sim.deadlocks[0], sim.deadlocks[0][0]]))
+    if st.stalls and "no stall" not in named and "no deadlock" not in named:
+        failures.append("unexpected " + st.stalls[0])
+    if st.leaks and "no leaks" not in named:
+        failures.append("unexpected leak: " + st.leaks[0])
+
+
+def plugin_metrics(pm: pluggy.PluginManager, st: RunState, builtin: dict[str, float]) -> dict[str, float]:
+    """Metrics plugins compute at the end of the run (vmcore_metrics)."""
+    out: dict[str, float] = {}
+    for impl in pm.hook.vmcore_metrics.get_hookimpls():
+        try:
+            table = cast("Mapping[str, object] | None", impl.function(result=st))
+        except Exception as e:
+            tb = "".join(traceback.format_exception(e))
+            raise PluginError(
+                f"plugin {impl.plugin_name!r}: vmcore_metrics raised {type(e).__name__}: {e}\n{tb}"
+            ) from e
+        for k, v in (table or {}).items():
+            if k in builtin:
+                raise PluginError(f"plugin {impl.plugin_name!r}: metric {k!r} is a built-in metric")
+            if isinstance(v, bool) or not isinstance(v, int | float):
+                raise PluginError(f"plugin {impl.plugin_name!r}: metric {k!r} is {v!r}, not a number")
+            out[k] = float(v)
+    st.plugin_metrics = out
+    return out
+
+
+def judge_state(exp: Expectation, st: RunState, pm: pluggy.PluginManager) -> Verdict:
+    """A state predicate's verdict where it stands (plugin predicates included)."""
+    p = exp.predicate
+    if p.kind == "plugin":
+        name = str(p.args[0])
+        for table in pm.hook.vmcore_expect_predicates():
+            if table and name in table:
+                fn: Callable[..., Any] = table[name]
+                try:
+                    got = fn(st, *[str(x) for x in p.args[1:]])
+                except Exception as e:
+                    tb = "".join(traceback.format_exception(e))
+                    raise PluginError(
+                        f"expect predicate {name!r} raised {type(e).__name__}: {e}\n{tb}"
+                    ) from e
+                if isinstance(got, tuple) and len(got) == 2:
+                    return Verdict(bool(got[0]), str(got[1]))
+                if not isinstance(got, bool):
+                    raise PluginError(
+                        f"expect predicate {name!r} returned {got!r}, expected a bool or (bool, why)"
+                    )
+                return Verdict(got, f"{name} {'holds' if got else 'does not hold'}")
+        raise ScenarioError(f"unknown expectation {name!r}")
+    return state_predicate(p, st)
+
+
 def vram_metrics(st: RunState) -> dict[str, float]:
     largest = 0
     frag = 0.0
@@ -195,4 +368,18 @@ def vram_metrics(st: RunState) -> dict[str, float]:
     return {"vram_largest_free": float(largest), "vram_fragmentation": frag}
 
 
-__all__ = ["METRICS", "OPS", "Predicate", "Verdict", "run_predicate", "state_predicate", "vram_metrics"]
+__all__ = [
+    "METRICS",
+    "OPS",
+    "Expectation",
+    "Outcome",
+    "Predicate",
+    "RunState",
+    "Verdict",
+    "conclude",
+    "judge_state",
+    "plugin_metrics",
+    "run_predicate",
+    "state_predicate",
+    "vram_metrics",
+]

@@ -14,9 +14,12 @@ from typing import TYPE_CHECKING
 
 from vmcore.core import PageTable, Pool, Ring
 from vmcore.decisions import RootPdMode
+from vmcore.engine.sim import Signal
 
 if TYPE_CHECKING:
-    from vmcore.engine.sim import Actor, Signal, SimFence
+    from vmcore.engine.gpu.ih import IhRing
+    from vmcore.engine.gpu.ring import Entity, PageQueue
+    from vmcore.engine.sim import Actor, SimFence
 
 PAGE = 4096
 GRANULE = 2 << 20
@@ -93,9 +96,16 @@ class Gpu:
     pt_reserve: Pool | None = None
     """The emergency pool for page tables, when the alloc policy keeps one."""
     pt_reserve_base: int = 0
+    pq: PageQueue | None = None
+    """The page queue: the kernel ring of the first ``sdma`` engine (set at start)."""
+    ih: IhRing | None = None
+    """The IH ring and its fault filter (set at start)."""
+    pt_at: dict[int, Bo] = field(default_factory=dict)
+    """Address -> PD/PT BO of every live page table of this GPU's VMs."""
 
     @property
-    def page_queue(self) -> Engine:
+    def sdma(self) -> Engine:
+        """The engine whose kernel ring is the page queue."""
         for e in self.engines.values():
             if e.kind is EngineKind.SDMA:
                 return e
@@ -283,6 +293,11 @@ class Process:
     killed_at: int | None = None
     kill_reason: str = ""
     released: bool = False
+    quiesced: int = 0
+    """Migrations in flight that stopped the process's queues (retry faults off, prefill)."""
+    resume: Signal = field(default_factory=lambda: Signal("queues"))
+    """Fired when the queues resume (or the process is killed)."""
+    teardown: Actor | None = None
 
     def range_at(self, va: int) -> SvmRange | None:
         """The SVM range with a granule at ``va`` (a munmap can leave holes in a range)."""
@@ -332,26 +347,3 @@ class Job:
     @property
     def done(self) -> bool:
         return self.finished is not None
-
-
-@dataclass(eq=False)
-class Entity:
-    """A drm_sched entity: a FIFO of kernel jobs feeding one ring's scheduler thread."""
-
-    name: str
-    ring_engine: Engine
-    queue: list[KernelJob] = field(default_factory=list)
-    last: SimFence | None = None
-    """Fence of the last job pushed: the next one is ordered after it (FIFO)."""
-
-
-@dataclass(eq=False)
-class KernelJob:
-    """Kernel work for the page queue: PT updates or a copy, with its dependencies."""
-
-    name: str
-    packets: list[tuple[str, tuple[int, ...]]]
-    """("ptepde", (pe, flags, addr, incr, count)) or ("copy", (src, dst, bytes))."""
-    deps: list[SimFence]
-    fence: SimFence
-    node: int = 0

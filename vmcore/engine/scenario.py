@@ -13,28 +13,29 @@ True
 from __future__ import annotations
 
 import contextlib
-import traceback
 import weakref
-from collections.abc import Callable, Generator, Iterator, Mapping
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any
 
 import pluggy
 
 from vmcore.engine.checks import (
     METRICS,
     RUN_PREDICATES,
+    Expectation,
+    Outcome,
     Predicate,
-    Verdict,
-    run_predicate,
-    state_predicate,
-    vram_metrics,
+    RunState,
+    conclude,
+    judge_state,
+    plugin_metrics,
 )
 from vmcore.engine.model import PAGE, Access, Job
 from vmcore.engine.monitor import Finding, Monitor
-from vmcore.engine.sim import BudgetExceeded, Scheduler, Sim, Sleep, WaitIdle
-from vmcore.engine.system import ScenarioError, System
-from vmcore.errors import VmcoreError
+from vmcore.engine.sim import Scheduler, Sim, Sleep, WaitIdle
+from vmcore.engine.system import System
+from vmcore.errors import BudgetExceeded, ScenarioError, VmcoreError
 from vmcore.plugins import (
     ActivePolicies,
     PluginError,
@@ -54,31 +55,6 @@ class Statement:
     kind: str
     args: dict[str, Any]
     line: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class Expectation:
-    predicate: Predicate
-    negate: bool
-    line: int = 0
-
-    def __str__(self) -> str:
-        p = str(self.predicate)
-        if self.negate:
-            if p.startswith("no "):
-                return p[3:]
-            return f"not {p}"
-        return p
-
-
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    """One expectation's verdict."""
-
-    expectation: Expectation
-    passed: bool
-    why: str
-    time: int
 
 
 @dataclass
@@ -120,49 +96,6 @@ class Result:
             lines.append(f"{mark} expect {o.expectation} (line {o.expectation.line}): {o.why}")
         lines += [f"FAIL {f}" for f in self.failures]
         return "\n".join(lines)
-
-
-class RunState:
-    """What predicates see: the system, the monitor, and the run's conclusions."""
-
-    def __init__(self, system: System, sim: Sim, monitor: Monitor) -> None:
-        self.system = system
-        self.sim = sim
-        self.monitor = monitor
-        self.stalls: list[str] = []
-        self.leaks: list[str] = []
-        self.ring_damage: list[Finding] = []
-        self.plugin_metrics: dict[str, float] | None = None
-        self.app_threads: list[Any] = []
-
-    @property
-    def faults(self) -> tuple[Any, ...]:
-        return tuple(self.monitor.faults)
-
-    @property
-    def findings(self) -> dict[str, list[Finding]]:
-        return dict(self.monitor.findings)
-
-    @property
-    def deadlocks(self) -> list[list[str]]:
-        return self.sim.deadlocks
-
-    def metric(self, name: str) -> float:
-        c = self.monitor.counters
-        if name in c:
-            return float(c[name])
-        if name == "fault_latency_p99":
-            return float(self.monitor.fault_latency(99))
-        if name == "fault_latency_p50":
-            return float(self.monitor.fault_latency(50))
-        vm = vram_metrics(self)
-        if name in vm:
-            return vm[name]
-        if self.plugin_metrics is None:
-            self.plugin_metrics = _plugin_metrics(self.system.policies.pm, self, {})
-        if name in self.plugin_metrics:
-            return self.plugin_metrics[name]
-        raise KeyError(name)
 
 
 class Scenario:
@@ -366,10 +299,15 @@ class Scenario:
         except VmcoreError as e:
             failures.append(f"{type(e).__name__}: {e}")
         # a run stopped by an error did not finish: what it left pending is not a stall
-        self._conclude(st, outcomes, failures, finished=not failures)
+        expectations = [
+            stmt.args["expectation"]
+            for stmt in [*self.statements, *(s for _, b in self.at_blocks for s in b)]
+            if stmt.kind == "expect"
+        ]
+        conclude(st, expectations, outcomes, failures, finished=not failures)
         metrics = self._metrics(st)
         try:
-            metrics.update(_plugin_metrics(self.pm, st, metrics))
+            metrics.update(plugin_metrics(self.pm, st, metrics))
         except PluginError as e:
             failures.append(str(e))
         mon.observer = None  # results travel between processes (-n); the plugin manager does not
@@ -395,49 +333,6 @@ class Scenario:
 
     def _metrics(self, st: RunState) -> dict[str, float]:
         return {m: st.metric(m) for m in METRICS}
-
-    def _conclude(
-        self, st: RunState, outcomes: list[Outcome], failures: list[str], finished: bool = True
-    ) -> None:
-        system = st.system
-        sim = st.sim
-        if not sim.deadlocks and finished:
-            pending_jobs = [j.name for j in system.jobs.values() if j.finished is None]
-            pending_faults = [f"{f.address:#x}" for f in st.monitor.faults if f.resolved is None]
-            blocked = [a.name for a in st.app_threads if not a.done]
-            if pending_jobs or pending_faults or blocked:
-                what = []
-                if pending_jobs:
-                    what.append(f"job(s) {', '.join(pending_jobs)} never finished")
-                if pending_faults:
-                    what.append(f"fault(s) at {', '.join(pending_faults)} never resolved")
-                if blocked:
-                    what.append(f"application thread(s) {', '.join(blocked)} never got past a statement")
-                st.stalls.append("stall: nothing runnable while " + " and ".join(what))
-        for msg in system.ring_damage():
-            st.ring_damage.append(Finding("ring", sim.now, msg))
-        held_by_deadlock = {n for cyc in sim.deadlocks for n in cyc}
-        for leak in system.leaks():
-            pname = leak.split(":", 1)[0]
-            if sim.deadlocks and any(pname in n for n in held_by_deadlock):
-                continue  # what a deadlock holds is not a leak
-            st.leaks.append(leak)
-        named: set[str] = set()
-        for stmt in [*self.statements, *(s for _, b in self.at_blocks for s in b)]:
-            if stmt.kind != "expect":
-                continue
-            exp: Expectation = stmt.args["expectation"]
-            if exp.predicate.is_run:
-                named.add(exp.predicate.kind)
-                v = run_predicate(exp.predicate, st)
-                outcomes.append(Outcome(exp, v.holds != exp.negate, v.why, sim.now))
-        outcomes.sort(key=lambda o: o.expectation.line)
-        if sim.deadlocks and "no deadlock" not in named:
-            failures.append("unexpected deadlock: " + " -> ".join([*sim.deadlocks[0], sim.deadlocks[0][0]]))
-        if st.stalls and "no stall" not in named and "no deadlock" not in named:
-            failures.append("unexpected " + st.stalls[0])
-        if st.leaks and "no leaks" not in named:
-            failures.append("unexpected leak: " + st.leaks[0])
 
     def _at_thread(
         self, system: System, st: RunState, t: int, block: list[Statement], outcomes: list[Outcome]
@@ -500,7 +395,7 @@ class Scenario:
             elif k == "expect":
                 exp: Expectation = a["expectation"]
                 if not exp.predicate.is_run:
-                    v = _judge_state(exp, st, self.pm)
+                    v = judge_state(exp, st, self.pm)
                     outcomes.append(Outcome(exp, v.holds != exp.negate, v.why, system.sim.now))
             else:
                 raise ScenarioError(f"unknown statement {k!r}")
@@ -572,52 +467,6 @@ def _potential(system: System, actor: Any, fence: Any) -> None:
             system.sim.now,
             f"{actor.name} waits for {fence.name}, whose ancestry includes user work",
         )
-
-
-def _plugin_metrics(pm: pluggy.PluginManager, st: RunState, builtin: dict[str, float]) -> dict[str, float]:
-    """Metrics plugins compute at the end of the run (vmcore_metrics)."""
-    out: dict[str, float] = {}
-    for impl in pm.hook.vmcore_metrics.get_hookimpls():
-        try:
-            table = cast("Mapping[str, object] | None", impl.function(result=st))
-        except Exception as e:
-            tb = "".join(traceback.format_exception(e))
-            raise PluginError(
-                f"plugin {impl.plugin_name!r}: vmcore_metrics raised {type(e).__name__}: {e}\n{tb}"
-            ) from e
-        for k, v in (table or {}).items():
-            if k in builtin:
-                raise PluginError(f"plugin {impl.plugin_name!r}: metric {k!r} is a built-in metric")
-            if isinstance(v, bool) or not isinstance(v, int | float):
-                raise PluginError(f"plugin {impl.plugin_name!r}: metric {k!r} is {v!r}, not a number")
-            out[k] = float(v)
-    st.plugin_metrics = out
-    return out
-
-
-def _judge_state(exp: Expectation, st: RunState, pm: pluggy.PluginManager) -> Verdict:
-    p = exp.predicate
-    if p.kind == "plugin":
-        name = str(p.args[0])
-        for table in pm.hook.vmcore_expect_predicates():
-            if table and name in table:
-                fn: Callable[..., Any] = table[name]
-                try:
-                    got = fn(st, *[str(x) for x in p.args[1:]])
-                except Exception as e:
-                    tb = "".join(traceback.format_exception(e))
-                    raise PluginError(
-                        f"expect predicate {name!r} raised {type(e).__name__}: {e}\n{tb}"
-                    ) from e
-                if isinstance(got, tuple) and len(got) == 2:
-                    return Verdict(bool(got[0]), str(got[1]))
-                if not isinstance(got, bool):
-                    raise PluginError(
-                        f"expect predicate {name!r} returned {got!r}, expected a bool or (bool, why)"
-                    )
-                return Verdict(got, f"{name} {'holds' if got else 'does not hold'}")
-        raise ScenarioError(f"unknown expectation {name!r}")
-    return state_predicate(p, st)
 
 
 __all__ = ["Expectation", "Outcome", "Result", "RunState", "Scenario", "Statement"]

@@ -17,15 +17,23 @@ from typing import Any
 
 from vmcore.core import FenceKind, FenceTable, NodeKind, WaitForGraph
 from vmcore.core.fences import Fence
-from vmcore.errors import VmcoreError
+from vmcore.errors import BudgetExceeded, EngineError
 
-
-class EngineError(VmcoreError):
-    """The simulation cannot go on: a budget ran out or an actor failed."""
-
-
-class BudgetExceeded(EngineError):
-    """The event budget or the simulated-time budget ran out (a runaway scenario)."""
+__all__ = [
+    "Actor",
+    "BudgetExceeded",
+    "Command",
+    "EngineError",
+    "Proc",
+    "Scheduler",
+    "Signal",
+    "Sim",
+    "SimFence",
+    "Sleep",
+    "WaitFence",
+    "WaitIdle",
+    "WaitSignal",
+]
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,49 @@
+"""What every room of the simulated driver shares: the clock and its actors, the monitor,
+the active policies, physical memory and the topology.
+
+This is ``struct amdgpu_device`` without its mechanisms: rooms take it for the clock,
+the log and the GPUs by name, and take the other rooms they call explicitly.
+"""
+
+from __future__ import annotations
+
+from vmcore.engine.gpu.memory import Memory
+from vmcore.engine.model import Domain, Gpu, Link, Placement
+from vmcore.engine.monitor import Monitor
+from vmcore.engine.sim import Sim
+from vmcore.errors import ScenarioError
+from vmcore.plugins import ActivePolicies
+
+
+class Device:
+    """The clock, the log, the policies, memory and the GPUs by name."""
+
+    def __init__(self, sim: Sim, policies: ActivePolicies, monitor: Monitor) -> None:
+        self.sim = sim
+        self.policies = policies
+        self.mon = monitor
+        self.memory = Memory(sim, monitor)
+        self.gpus: dict[str, Gpu] = {}
+        self.links: list[Link] = []
+
+    def log(self, actor: str, action: str, detail: str = "") -> None:
+        self.mon.event(self.sim.now, actor, action, detail)
+
+    def current_name(self) -> str:
+        """The actor running now (it appears in the log as the one acting)."""
+        cur = self.sim.current
+        return cur.name if cur is not None else "system"
+
+    def where(self, loc: str) -> tuple[Domain, Gpu | None]:
+        """``system``, ``GPU.vram`` or ``GPU.gtt``: its domain and GPU."""
+        if loc == "system":
+            return Domain.SYSTEM, None
+        g, _, dom = loc.partition(".")
+        if g not in self.gpus or dom not in ("vram", "gtt"):
+            raise ScenarioError(f"unknown location {loc!r}")
+        return Domain(dom), self.gpus[g]
+
+    @staticmethod
+    def reachable(gpu: Gpu, place: Placement) -> bool:
+        """Can ``gpu`` map ``place``: system memory, GTT, or VRAM of its own hive."""
+        return place.domain is not Domain.VRAM or (place.gpu is not None and place.gpu.hive == gpu.hive)

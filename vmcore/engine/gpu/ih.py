@@ -1,0 +1,283 @@
+"""IH rings and the fault handler.
+
+Models a GPU's IH ring (bounded; ``amdgpu_ih.c``), the retry-fault filter keyed by
+(page, PASID) (``amdgpu_gmc_filter_faults``), and the handler that drains it
+(``gmc_v9_0_process_interrupt`` -> ``amdgpu_vm_handle_fault``): faults of a dying
+process are dropped, no-retry faults and faults at addresses with no range or mapping go
+to the ``fault`` policy, a BO mapping is restored in place, an SVM range goes to KFD
+(``svm_range_restore_pages``).  Killing a process is the process room's business: the
+handler calls the ``on_fatal_fault`` op it was wired with.
+
+Invariants: at most one pending fault per (page, PASID); a fault is resolved exactly
+once, and its waiters are woken then.
+"""
+
+from __future__ import annotations
+
+import collections
+from collections.abc import Callable, Generator
+from dataclasses import dataclass, field
+from typing import Any
+
+from vmcore.core import NodeKind
+from vmcore.core.pagetable import Pte
+from vmcore.decisions import FaultAction, FaultInfo
+from vmcore.engine.gpu.device import Device
+from vmcore.engine.gpu.svm import Svm, Unhandled
+from vmcore.engine.gpu.vm import VmManager
+from vmcore.engine.gpu.vm_pt import SILENT_FLAGS, PageTables, bo_flags
+from vmcore.engine.model import PAGE, Gpu, Process, Vm
+from vmcore.engine.monitor import FaultRecord
+from vmcore.engine.sim import Actor, Proc, Signal, Sleep, WaitFence, WaitSignal
+
+Gen = Generator[Any, Any, Any]
+
+FAULT_NS = 1_000
+"""Fault handler: interrupt, filter and range lookup per fault."""
+IH_RING_ENTRIES = 256
+PERM_R = int(Pte.READABLE)
+PERM_W = int(Pte.WRITEABLE)
+
+
+@dataclass(eq=False, slots=True)
+class Fault:
+    """A fault in flight: the IH entry, its wait-for node and the jobs it stalls."""
+
+    record: FaultRecord
+    vm: Vm
+    va: int
+    write: bool
+    retry: bool
+    reason: str
+    node: int
+    signal: Signal
+    key: tuple[int, int]
+
+
+@dataclass(eq=False)
+class IhRing:
+    """A GPU's IH ring (bounded) and its retry-fault filter keyed by (page, PASID)."""
+
+    queue: collections.deque[Fault] = field(default_factory=collections.deque)
+    pending: dict[tuple[int, int], Fault] = field(default_factory=dict)
+    signal: Signal = field(default_factory=lambda: Signal("ih"))
+    space: Signal = field(default_factory=lambda: Signal("ih space"))
+    handler: Actor | None = None
+
+
+def _unwired(proc: Process, reason: str) -> None:
+    raise AssertionError(f"no on_fatal_fault op was wired (killing {proc.name}: {reason})")
+
+
+class FaultHandler:
+    """Posting faults into IH rings, the per-GPU handler actors, and what they do."""
+
+    def __init__(self, dev: Device, pts: PageTables, vms: VmManager, svm: Svm) -> None:
+        self.dev = dev
+        self.pts = pts
+        self.vms = vms
+        self.svm = svm
+        self.on_fatal_fault: Callable[[Process, str], None] = _unwired
+        """Kill a process (wired to the process room): a no-retry fault under map-or-kill."""
+
+    def start(self, gpu: Gpu) -> None:
+        ih = gpu.ih = IhRing()
+        ih.handler = self.dev.sim.spawn(
+            f"fault handler {gpu.name}", self._fault_handler(gpu, ih), kind="handler"
+        )
+
+    # -- posting and resolving ---------------------------------------------------------
+    def post_fault(self, vm: Vm, va: int, write: bool, retry: bool, reason: str) -> Fault | None:
+        """Put a fault in the GPU's IH ring unless the filter already holds it; None when the ring is full."""
+        dev = self.dev
+        ih = vm.gpu.ih
+        assert ih is not None
+        key = (va >> 12, vm.pasid)
+        existing = ih.pending.get(key)
+        if existing is not None:
+            return existing
+        if len(ih.queue) >= IH_RING_ENTRIES:
+            dev.mon.count("ih_overflows")
+            return None
+        rec = FaultRecord(vm.gpu.name, vm.process.name, va, write, retry, dev.sim.now)
+        dev.mon.faults.append(rec)
+        dev.mon.counters["faults"] += 1
+        f = Fault(rec, vm, va, write, retry, reason, 0, Signal("fault"), key)
+        ih.pending[key] = f
+        ih.queue.append(f)
+        dev.sim.fire(ih.signal)
+        if dev.mon.logging:
+            kind = "retry" if retry else "no-retry"
+            dev.log(
+                vm.gpu.name,
+                "fault",
+                f"{kind} {'write' if write else 'read'} at {va:#x} by {vm.process.name} ({reason})",
+            )
+        return f
+
+    def fault_node(self, f: Fault) -> int:
+        """The fault's wait-for-graph node (made when a job first waits for it): fault -> handler."""
+        if not f.node and f.record.resolved is None:
+            kind = "retry" if f.retry else "no-retry"
+            sim = self.dev.sim
+            f.node = sim.node(
+                NodeKind.FAULT, f"{kind} fault {f.va:#x} of {f.vm.process.name} on {f.vm.gpu.name}"
+            )
+            ih = f.vm.gpu.ih
+            assert ih is not None and ih.handler is not None
+            sim.edge(f.node, ih.handler.node)
+        return f.node
+
+    def resolve(self, f: Fault, outcome: str) -> None:
+        dev = self.dev
+        ih = f.vm.gpu.ih
+        assert ih is not None
+        ih.pending.pop(f.key, None)
+        f.record.outcome = outcome
+        f.record.resolved = dev.sim.now
+        dev.sim.fire(f.signal)
+        if f.node:
+            dev.sim.drop_node(f.node)
+            f.node = 0
+        if dev.mon.logging:
+            dev.log(
+                f"fault handler {f.vm.gpu.name}", "resolved", f"{f.va:#x} of {f.vm.process.name}: {outcome}"
+            )
+
+    def drop_faults_of(self, proc: Process) -> None:
+        """A process is being killed: its queued faults are dropped."""
+        for gpu in self.dev.gpus.values():
+            ih = gpu.ih
+            if ih is None:
+                continue
+            for f in list(ih.queue):
+                if f.vm.process is proc:
+                    ih.queue.remove(f)
+                    self.resolve(f, "dropped")
+
+    def replay_faults(self, proc: Process, trace: list[tuple[str, int, bool]]) -> Gen:
+        """Post recorded retry faults (gpu, address, write) into the IH rings, as fast as they drain."""
+        for gname, va, write in trace:
+            vm = proc.vms[gname]
+            while self.post_fault(vm, va & ~(PAGE - 1), write, True, "replayed") is None:
+                self.dev.mon.counters["ih_overflows"] -= 1  # back-pressure here, not a lost fault
+                ih = vm.gpu.ih
+                assert ih is not None
+                if len(ih.queue) > IH_RING_ENTRIES // 2:
+                    yield WaitSignal(ih.space)
+
+    # -- the handler -------------------------------------------------------------------
+    def _fault_handler(self, gpu: Gpu, ih: IhRing) -> Proc:
+        sim = self.dev.sim
+        while True:
+            if not ih.queue:
+                yield WaitSignal(ih.signal)
+                continue
+            f = ih.queue.popleft()
+            if len(ih.queue) == IH_RING_ENTRIES // 2:
+                sim.fire(ih.space)  # writers blocked on a full ring resume once half of it drained
+            yield Sleep(FAULT_NS)
+            if self._already_mapped(f):
+                self.resolve(f, "mapped")  # another fault on this page or range already fixed it
+                extra = self._fast_forward(ih)
+                if extra:
+                    yield Sleep(extra * FAULT_NS)
+                continue
+            outcome = yield from self._handle_fault(f)
+            self.resolve(f, outcome)
+
+    @staticmethod
+    def _already_mapped(f: Fault) -> bool:
+        vm = f.vm
+        return (
+            f.retry
+            and vm.alive
+            and not vm.process.killed
+            and vm.pt.translates(f.va, PERM_W if f.write else PERM_R)
+        )
+
+    def _fast_forward(self, ih: IhRing) -> int:
+        """Resolve the queued faults that are already mapped, back to back, without a
+        simulation step each, as long as nothing else can happen meanwhile: no other
+        actor runs before the last of them is done, no job waits for them, and the event
+        log is off (its entries would come out of time order).  Returns how many; each
+        one's resolution time is exactly what one step per fault would have given."""
+        dev = self.dev
+        if dev.mon.logging:
+            return 0
+        n = 0
+        now = dev.sim.now
+        while ih.queue:
+            g = ih.queue[0]
+            if g.node or not dev.sim.quiet_until(now + (n + 1) * FAULT_NS) or not self._already_mapped(g):
+                break
+            if len(ih.queue) - 1 == IH_RING_ENTRIES // 2 and ih.space.waiters:
+                break  # popping it would wake a writer now: let the normal path do it
+            ih.queue.popleft()
+            n += 1
+            ih.pending.pop(g.key, None)
+            g.record.outcome = "mapped"
+            g.record.resolved = now + n * FAULT_NS
+        return n
+
+    def _handle_fault(self, f: Fault) -> Gen:
+        vm, proc = f.vm, f.vm.process
+        if proc.killed or not vm.alive:
+            return "dropped"
+        if not f.retry:
+            return (yield from self._unhandled(f, f"no-retry fault ({f.reason})"))
+        r = proc.range_at(f.va)
+        if r is None:
+            hit = self.vms.bo_at(vm, f.va)
+            if hit is None:
+                return (yield from self._unhandled(f, "no range or mapping at the address"))
+            bo, bva = hit
+            assert bo.place is not None
+            ok = yield from self.pts.map_range(
+                vm, bva, (bo.size + PAGE - 1) // PAGE, bo.place, bo_flags(bo), fault_path=True
+            )
+            return "mapped" if ok else "failed"
+        outcome = yield from self.svm.restore_pages(vm, r, f.va, f.write)
+        if isinstance(outcome, Unhandled):
+            return (yield from self._unhandled(f, outcome.reason))
+        return outcome
+
+    def _unhandled(self, f: Fault, reason: str) -> Gen:
+        dev = self.dev
+        vm = f.vm
+        action = (
+            dev.policies.decide(
+                "vmcore_fault_action",
+                FaultAction,
+                fault=FaultInfo(vm.gpu.name, vm.process.name, f.va, f.write, reason),
+            )
+            or FaultAction.KILL
+        )
+        dev.log(
+            f"fault handler {vm.gpu.name}",
+            "unhandled",
+            f"{f.va:#x} of {vm.process.name}: {reason} -> {action}",
+        )
+        if action is FaultAction.KILL:
+            self.on_fatal_fault(vm.process, f"no-retry fault at {f.va:#x} on {vm.gpu.name}: {reason}")
+            return "killed"
+        ok = yield from self.pts.ensure_pts(vm, f.va, 1, fault_path=True)
+        if not ok:
+            return "failed"
+        if action is FaultAction.SILENCE:
+            pk = self.pts.fill_packets(vm, f.va, 1, SILENT_FLAGS)
+            fence = yield from self.pts.update(vm, pk, fault_path=True, kind="map")
+            if fence is not None:
+                yield WaitFence(fence)
+            return "silenced"
+        pk = self.pts.map_packets(
+            vm,
+            f.va,
+            1,
+            dev.memory.dummy_page,
+            int(Pte.READABLE | Pte.WRITEABLE | Pte.SYSTEM | Pte.SNOOPED),
+        )
+        fence = yield from self.pts.update(vm, pk, fault_path=True, kind="map")
+        if fence is not None:
+            yield WaitFence(fence)
+        return "dummy page"

@@ -1,0 +1,157 @@
+"""Physical memory: placements in VRAM, GTT and system memory, and the address map.
+
+Every byte of simulated memory has one global physical address, so a PTE names it
+unambiguously: GPU ``i``'s VRAM starts at ``(i + 1) << 40`` and system memory (GTT
+included) at ``1 << 44``; PTEs carry the SYSTEM bit for the latter.  VRAM and GTT
+come from the C core's buddy pools; system memory is never short and its addresses are
+never reused, so a PTE still pointing at freed system pages is always detectable.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from vmcore.core import PageStore, Pool
+from vmcore.engine.model import PAGE, Domain, Gpu, Placement
+
+if TYPE_CHECKING:
+    from vmcore.engine.model import Vm
+    from vmcore.engine.monitor import Monitor
+    from vmcore.engine.sim import Sim
+
+SYSTEM_BASE = 1 << 44
+
+
+def vram_base(gpu: Gpu) -> int:
+    return (gpu.index + 1) << 40
+
+
+class SystemMemory:
+    """System RAM and GTT addresses: a bump allocator (addresses never reused)."""
+
+    def __init__(self, store: PageStore) -> None:
+        self.next = SYSTEM_BASE
+        self.live = 0
+        self.store = store
+
+    def alloc(self, size: int, domain: Domain = Domain.SYSTEM) -> Placement:
+        size = (size + PAGE - 1) // PAGE * PAGE
+        base = self.next
+        self.next += size
+        self.live += size
+        self.store.add_region(base, size // PAGE)  # new pages read 0
+        return Placement(domain, None, [(0, base, size)], None)
+
+    def free(self, place: Placement) -> None:
+        self.live -= place.size
+
+
+def pool_alloc(pool: Pool, base: int, size: int, contiguous: bool) -> list[tuple[int, int, int]] | None:
+    """Blocks of ``pool`` covering ``size`` bytes (one block when contiguous), or None.
+
+    Non-contiguous requests take the largest power-of-two blocks first, as a BO made of
+    several buddy blocks does.
+    """
+    size = (size + PAGE - 1) // PAGE * PAGE
+    stats = pool.stats
+    if contiguous:
+        want = 1 << (size - 1).bit_length() if size > PAGE else PAGE
+        if want > stats.largest_free:
+            return None
+        h = pool.alloc(want)
+        info = pool.block(h)
+        return [(h, base + info.offset, size)]
+    if size > stats.free:
+        return None
+    out: list[tuple[int, int, int]] = []
+    remaining = size
+    while remaining:
+        largest = pool.stats.largest_free
+        chunk = 1 << (remaining.bit_length() - 1)
+        chunk = min(chunk, largest)
+        h = pool.alloc(chunk)
+        info = pool.block(h)
+        out.append((h, base + info.offset, info.size))
+        remaining -= info.size
+    return out
+
+
+def pool_free(pool: Pool, blocks: list[tuple[int, int, int]]) -> None:
+    for h, _, _ in blocks:
+        pool.free(h)
+
+
+class Memory:
+    """The device's physical memory: the page store, system memory, the dummy page, and
+    the VRAM and GTT pools of each GPU (kept on the :class:`Gpu`)."""
+
+    def __init__(self, sim: Sim, mon: Monitor) -> None:
+        self.sim = sim
+        self.mon = mon
+        self.store = PageStore()
+        self.sysmem = SystemMemory(self.store)
+        self.dummy_page = self.sysmem.alloc(PAGE)
+        """``adev->dummy_page_addr``: where the ``dummy-page`` fault policy maps."""
+
+    def add_gpu(self, gpu: Gpu) -> None:
+        """Give ``gpu`` its VRAM and GTT pools and its VRAM pages in the store."""
+        gpu.vram = Pool(gpu.vram_size, f"{gpu.name}.vram")
+        gpu.gtt = Pool(gpu.gtt_size, f"{gpu.name}.gtt")
+        self.store.add_region(vram_base(gpu), gpu.vram_size // PAGE)
+
+    def try_alloc(self, gpu: Gpu | None, domain: Domain, size: int, contiguous: bool) -> Placement | None:
+        """Memory of ``domain`` if it fits now (nothing is evicted), else None."""
+        if domain is Domain.SYSTEM:
+            return self.sysmem.alloc(size)
+        assert gpu is not None
+        if domain is Domain.GTT:
+            assert gpu.gtt is not None
+            blocks = pool_alloc(gpu.gtt, self.sysmem.next, size, contiguous)
+            if blocks is None:
+                return None
+            # GTT pages live in system memory: give them fresh system addresses
+            place = self.sysmem.alloc(size, Domain.GTT)
+            place.blocks = [
+                (h, place.blocks[0][1] + sum(b[2] for b in blocks[:i]), s)
+                for i, (h, _, s) in enumerate(blocks)
+            ]
+            place.pool = gpu.gtt
+            place.gpu = gpu
+            return place
+        assert gpu.vram is not None
+        blocks = pool_alloc(gpu.vram, vram_base(gpu), size, contiguous)
+        if blocks is None:
+            return None
+        for _, base, n in blocks:
+            self.store.fill(base, n // PAGE, 0)  # new memory reads 0
+        return Placement(Domain.VRAM, gpu, blocks, gpu.vram)
+
+    def free(self, place: Placement, why: str, mapped_at: list[tuple[Vm, int, int]] | None = None) -> None:
+        """Give memory back, after checking that no valid PTE where it was mapped
+        (``mapped_at``: VM, VA, pages) still points into it."""
+        system = place.domain is not Domain.VRAM
+        for vm, va, npages in mapped_at or ():
+            if not vm.alive:
+                continue
+            for _, base, size in place.blocks:
+                n, first = vm.pt.find_phys_in(va, npages, base, base + size, system)
+                if n:
+                    self.mon.find(
+                        "stale pte",
+                        self.sim.now,
+                        f"{n} valid PTE(s) of {vm.process.name} on {vm.gpu.name} (first at VA {first:#x}) "
+                        f"still point to memory freed by {why}",
+                    )
+                    break
+        if place.pool is not None:
+            pool_free(place.pool, place.blocks)
+        if place.domain is not Domain.VRAM:
+            self.sysmem.free(place)
+        place.blocks = []
+
+    def close(self, gpus: list[Gpu]) -> None:
+        self.store.close()
+        for gpu in gpus:
+            for pool in (gpu.vram, gpu.gtt, gpu.pt_reserve):
+                if pool is not None:
+                    pool.close()

@@ -1,0 +1,139 @@
+"""Process lifetime: creation (a VM per GPU), kill, teardown and what a killed process leaks.
+
+Models ``kfd_process.c``: a process gets a PASID and a VM on each of its GPUs; killing
+it destroys its queues (unfinished jobs end with an error fence), drops its pending
+faults, and releases it once its last fences signaled: PTEs first, then the memory they
+pointed to.
+"""
+
+from __future__ import annotations
+
+from vmcore.engine.gpu.device import Device
+from vmcore.engine.gpu.ih import FaultHandler
+from vmcore.engine.gpu.jobs import Jobs
+from vmcore.engine.gpu.vm import VmManager
+from vmcore.engine.model import Process, Usage
+from vmcore.engine.sim import Proc, Signal, WaitFence
+from vmcore.errors import ScenarioError
+
+
+class Processes:
+    """The processes of the device, by name, and their life cycle."""
+
+    def __init__(self, dev: Device, vms: VmManager, faults: FaultHandler, jobs: Jobs) -> None:
+        self.dev = dev
+        self.vms = vms
+        self.faults = faults
+        self.jobs = jobs
+        self.processes: dict[str, Process] = {}
+        self.next_pasid = 0x8001
+
+    def create_process(self, name: str, gpus: list[str], retry_faults: bool, prefill: bool) -> Proc:
+        if name in self.processes:
+            raise ScenarioError(f"process {name!r} is defined twice")
+        gl = []
+        for g in gpus:
+            if g not in self.dev.gpus:
+                raise ScenarioError(f"process {name} on unknown GPU {g!r}")
+            gl.append(self.dev.gpus[g])
+        proc = Process(name, self.next_pasid, gl, retry_faults, prefill)
+        proc.resume = Signal(f"{name} queues")
+        self.next_pasid += 1
+        self.processes[name] = proc
+        for gpu in gl:
+            yield from self.vms.create_vm(proc, gpu)
+        return proc
+
+    def kill(self, proc: Process, reason: str) -> None:
+        """Destroy P's queues: jobs end with an error fence, pending faults are dropped."""
+        dev = self.dev
+        if proc.killed:
+            return
+        proc.killed = True
+        proc.killed_at = dev.sim.now
+        proc.kill_reason = reason
+        dev.log("kfd", "kill", f"{proc.name}: {reason}")
+        self.faults.drop_faults_of(proc)
+        for job in proc.jobs:
+            if job.wake is not None:
+                dev.sim.fire(job.wake)
+            if (
+                job.started is None
+                and job.finished is None
+                and job in job.engine.queue
+                and job.engine.queue[0] is not job
+            ):
+                job.engine.queue.remove(job)
+                job.error = "killed before it ran"
+                self.jobs.finish_job(job)
+        for vm in proc.vms.values():
+            for job, _, _ in list(vm.watching):
+                if job.wake is not None:
+                    dev.sim.fire(job.wake)
+        dev.sim.fire(proc.resume)
+        proc.quiesced = 0
+        proc.teardown = dev.sim.spawn(f"teardown {proc.name}", self._teardown(proc))
+
+    def _teardown(self, proc: Process) -> Proc:
+        """Wait for the VMs' last fences, then free page tables and memory (PTEs first)."""
+        memory = self.dev.memory
+        for job in proc.jobs:
+            if job.fence is not None and not job.fence.signaled:
+                yield WaitFence(job.fence)
+        for vm in proc.vms.values():
+            for f in vm.resv.fences(Usage.BOOKKEEP):
+                if f is vm.root_fence:
+                    continue
+                yield WaitFence(f)
+        for vm in proc.vms.values():
+            self.vms.fini(vm)
+        for bo in proc.bos:
+            for f in bo.resv.fences(Usage.BOOKKEEP):
+                yield WaitFence(f)
+            if bo.place is not None:
+                if bo.pinned and bo.place.pool is not None:
+                    for h, _, _ in bo.place.blocks:
+                        bo.place.pool.unpin(h)
+                memory.free(bo.place, f"teardown of {proc.name}")
+                bo.place = None
+            self.vms.bos.pop(bo.name, None)
+        for r in proc.ranges:
+            for g in r.granules:
+                if g.place.blocks:
+                    memory.free(g.place, f"teardown of {proc.name}")
+        self.dev.log("kfd", "teardown", f"{proc.name} released")
+        proc.released = True
+
+    def leaks(self) -> list[str]:
+        """What killed processes still hold once their teardown should have finished."""
+        out = []
+        for proc in self.processes.values():
+            if not proc.killed:
+                continue
+            held = []
+            for vm in proc.vms.values():
+                if vm.alive:
+                    held.append(f"VM on {vm.gpu.name}")
+                if vm.root.place is not None:
+                    held.append(f"root PD on {vm.gpu.name}")
+                if vm.pt_bos:
+                    held.append(f"{len(vm.pt_bos)} page table(s) on {vm.gpu.name}")
+            for bo in proc.bos:
+                if bo.place is not None:
+                    held.append(f"BO {bo.name}")
+            for r in proc.ranges:
+                n = sum(1 for g in r.granules if g.place.blocks)
+                if n:
+                    held.append(f"{n} granule(s) of range {r.start:#x}")
+            pending = sum(
+                1
+                for g in self.dev.gpus.values()
+                if g.ih is not None
+                for k in g.ih.pending
+                if k[1] == proc.pasid
+            )
+            if pending:
+                held.append(f"{pending} pending fault(s)")
+            if held:
+                out.append(f"{proc.name}: " + ", ".join(held))
+        return out

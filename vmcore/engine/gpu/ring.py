@@ -1,0 +1,256 @@
+"""The SDMA page queue of a GPU: the ring, its scheduler thread and the SDMA executor.
+
+Models ``amdgpu_ring.c`` (reserve, write, commit: no lock), the drm_sched run queue of
+the ring (entities are FIFOs of kernel jobs; the scheduler thread picks a ready entity
+round robin and writes its head job's packets and a FENCE into the ring) and the SDMA
+engine that consumes packets.  PTEs change only when the executor consumes a PTEPDE
+packet; it writes them through the PTE-write sink the VM room wires in (``write_ptes``).
+
+Invariants: a kernel job leaves its entity only once its dependencies signaled and the
+job before it on the entity was written; packets are executed in ring order; a FENCE
+packet signals the fence of the job that wrote it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from vmcore.core import FenceKind, NodeKind, Ring, RingMode
+from vmcore.core.ring import Op
+from vmcore.engine.model import PAGE, Engine, Gpu, Placement
+from vmcore.engine.sim import Proc, Signal, SimFence, Sleep, WaitSignal
+from vmcore.errors import RingCorrupt
+
+if TYPE_CHECKING:
+    from collections.abc import Generator
+
+    from vmcore.engine.gpu.device import Device
+
+    Gen = Generator[Any, Any, Any]
+
+PTE_PACKET_NS = 100
+"""SDMA: one PTEPDE packet (up to 512 PTEs)."""
+COPY_BYTES_PER_NS = 16
+"""SDMA copy bandwidth (16 GB/s)."""
+COPY_SETUP_NS = 500
+PAGE_QUEUE_DW = 16384
+SCHED_WRITER = 1
+"""The ring writer id of the scheduler thread."""
+DIRECT_WRITER = 2
+"""The ring writer id of direct submissions (``amdgpu_job_submit_direct``)."""
+
+Packets = list[tuple[str, tuple[int, ...]]]
+"""("ptepde", (pe, flags, addr, incr, count)) or ("copy", (src, dst, bytes))."""
+
+
+@dataclass(eq=False)
+class Entity:
+    """A drm_sched entity: a FIFO of kernel jobs feeding one ring's scheduler thread."""
+
+    name: str
+    ring_engine: Engine
+    queue: list[KernelJob] = field(default_factory=list)
+    last: SimFence | None = None
+    """Fence of the last job pushed: the next one is ordered after it (FIFO)."""
+
+
+@dataclass(eq=False)
+class KernelJob:
+    """Kernel work for the page queue: PT updates or a copy, with its dependencies."""
+
+    name: str
+    packets: Packets
+    deps: list[SimFence]
+    fence: SimFence
+    node: int = 0
+
+
+def _unwired(pq: PageQueue, pe: int, flags: int, addr: int, incr: int, count: int) -> None:
+    raise AssertionError(f"{pq.engine.name}: no PTE-write sink was wired")
+
+
+class PageQueue:
+    """A GPU's SDMA page queue: the core ring, its entities, scheduler thread and executor."""
+
+    def __init__(self, dev: Device, gpu: Gpu, engine: Engine) -> None:
+        self.dev = dev
+        self.sim = dev.sim
+        self.gpu = gpu
+        self.engine = engine
+        self.ring = Ring(PAGE_QUEUE_DW, RingMode.LOCKED if engine.locked else RingMode.LOCKLESS)
+        engine.ring = self.ring
+        self.entities: list[Entity] = []
+        self.wake = Signal("sched")
+        self.doorbell = Signal("doorbell")
+        self.space = Signal("ring space")
+        self.lock_free = Signal("ring lock")
+        self.seq = 0
+        self.fences: dict[int, SimFence] = {}
+        self.rr = 0
+        self.hung = False
+        self.move_entity = Entity(f"{gpu.name} ttm", engine)
+        """TTM's entity: kernel copies of evictions and migrations."""
+        self.entities.append(self.move_entity)
+        self.write_ptes: Callable[[PageQueue, int, int, int, int, int], None] = _unwired
+        """The PTE-write sink: the VM room writes PTEs where a PTEPDE packet says."""
+
+    def start(self) -> None:
+        """Spawn the scheduler thread and the SDMA executor."""
+        self.sim.spawn(f"{self.engine.name} scheduler", self._sched_thread())
+        self.sim.spawn(f"{self.engine.name} page queue", self._sdma_exec())
+
+    def add_entity(self, name: str) -> Entity:
+        ent = Entity(name, self.engine)
+        self.entities.append(ent)
+        return ent
+
+    def remove_entities(self, *gone: Entity | None) -> None:
+        self.entities = [e for e in self.entities if all(e is not g for g in gone)]
+
+    # -- submission ----------------------------------------------------------------
+    def push_kernel_job(self, entity: Entity, job: KernelJob) -> None:
+        """``drm_sched_entity_push_job``: queue ``job`` behind the entity's last one."""
+        sim = self.sim
+        job.node = sim.node(NodeKind.JOB, f"{entity.name}: {job.name}")
+        sim.produced_by(job.fence, job.node)
+        entity.last = job.fence
+        for d in job.deps:
+            if not d.signaled:
+                sim.edge(job.node, d.node)
+                d.callbacks.append(self._wake_scheduler)
+        entity.queue.append(job)
+        sim.fire(self.wake)
+
+    def _wake_scheduler(self, _f: SimFence) -> None:
+        self.sim.fire(self.wake)
+
+    def submit_copy(
+        self, src: Placement, dst: Placement, size: int, what: str, deps: list[SimFence] | None = None
+    ) -> SimFence:
+        """A kernel copy through TTM's entity (``amdgpu_copy_buffer``); returns its fence."""
+        fence = self.sim.fence(FenceKind.KERNEL, f"copy {what}", deps=deps)
+        pkts: Packets = []
+        done = 0
+        while done < size:
+            s_runs = src.runs(done, size - done)
+            d_runs = dst.runs(done, size - done)
+            n = min(s_runs[0][1], d_runs[0][1], 1 << 30)
+            pkts.append(("copy", (s_runs[0][0], d_runs[0][0], n)))
+            done += n
+        self.push_kernel_job(self.move_entity, KernelJob(fence.name, pkts, list(deps or []), fence))
+        return fence
+
+    @staticmethod
+    def _packet_dw(kind: str) -> int:
+        return 10 if kind == "ptepde" else 6
+
+    def ring_write(self, writer: int, packets: Packets, fence: SimFence) -> Gen:
+        """Write packets and a FENCE into the page queue: reserve, write, commit steps."""
+        ring = self.ring
+        locked = self.engine.locked
+        if locked:
+            while ring.pointers.lock_owner not in (0, writer):
+                yield WaitSignal(self.lock_free)
+            ring.lock(writer)
+        self.seq += 1
+        seq = self.seq
+        self.fences[seq] = fence
+        todo = [*packets, ("fence", (seq,))]
+        counters = self.dev.mon.counters
+        i = 0
+        while i < len(todo):
+            p = ring.pointers
+            free = p.size_dw - p.occupancy
+            n = 0
+            j = i
+            while j < len(todo) and n + (4 if todo[j][0] == "fence" else self._packet_dw(todo[j][0])) <= min(
+                free, p.size_dw // 2
+            ):
+                n += 4 if todo[j][0] == "fence" else self._packet_dw(todo[j][0])
+                j += 1
+            if j == i:
+                yield WaitSignal(self.space)
+                continue
+            ring.reserve(writer, n)
+            yield Sleep(0)  # reserve, write and commit are separate steps: a lockless ring lets others in
+            for kind, args in todo[i:j]:
+                if kind == "ptepde":
+                    ring.emit_ptepde(writer, *args)
+                elif kind == "copy":
+                    ring.emit_copy(writer, *args)
+                else:
+                    ring.emit_fence(writer, 0x1000, args[0])
+            yield Sleep(0)
+            ring.commit(writer)
+            occ = ring.pointers.occupancy
+            if occ > counters["ring_occupancy_max"]:
+                counters["ring_occupancy_max"] = occ
+            self.sim.fire(self.doorbell)
+            i = j
+        if locked:
+            ring.unlock(writer)
+            self.sim.fire(self.lock_free)
+
+    # -- the actors ----------------------------------------------------------------
+    def _sched_thread(self) -> Proc:
+        """drm_sched: pick a ready entity (round robin), write its head job into the ring."""
+        while True:
+            job = None
+            n = len(self.entities)
+            for k in range(n):
+                ent = self.entities[(self.rr + k) % n]
+                if ent.queue and all(d.signaled for d in ent.queue[0].deps):
+                    job = ent.queue.pop(0)
+                    self.rr = (self.rr + k + 1) % n
+                    break
+            if job is None:
+                yield WaitSignal(self.wake)
+                continue
+            for d in job.deps:
+                self.sim.unedge(job.node, d.node)
+            yield from self.ring_write(SCHED_WRITER, job.packets, job.fence)
+            # later jobs of its entity no longer wait behind it in the FIFO
+            self.sim.fire(self.wake)
+
+    def _sdma_exec(self) -> Proc:
+        """The SDMA engine: consume packets; PTEs change only here."""
+        name = f"{self.engine.name} page queue"
+        mon = self.dev.mon
+        store = self.dev.memory.store
+        while True:
+            try:
+                p = self.ring.consume()
+            except RingCorrupt as e:
+                self.hung = True
+                mon.find("ring", self.sim.now, f"{self.engine.name}: {e}")
+                yield WaitSignal(Signal("hung ring"))
+                return
+            if p is None:
+                yield WaitSignal(self.doorbell)
+                continue
+            self.sim.fire(self.space)
+            if p.opcode is Op.PTEPDE:
+                b = p.body
+                args = (b[0] | b[1] << 32, b[2] | b[3] << 32, b[4] | b[5] << 32, b[6] | b[7] << 32, b[8])
+                self.write_ptes(self, *args)
+                yield Sleep(PTE_PACKET_NS)
+            elif p.opcode is Op.COPY:
+                b = p.body
+                store.copy(b[1] | b[2] << 32, b[3] | b[4] << 32, b[0] // PAGE)
+                yield Sleep(COPY_SETUP_NS + b[0] // COPY_BYTES_PER_NS)
+            elif p.opcode is Op.FENCE:
+                f = self.fences.pop(p.body[2], None)
+                if f is not None:
+                    self.sim.signal(f)
+                    if mon.logging:
+                        self.dev.log(name, "fence", f.name)
+
+    def damage(self) -> str | None:
+        """The integrity check of the ring at the end of the run."""
+        bad = self.ring.check()
+        return None if bad is None else f"{self.engine.name}: {bad}"
+
+    def close(self) -> None:
+        self.ring.close()

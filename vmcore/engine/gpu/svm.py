@@ -1,0 +1,366 @@
+"""SVM ranges and migration: registration, the fault-side restore, MMU-notifier
+invalidation, migration (in the fault handler, by hint, by the worker, by TTM
+eviction), CPU faults and munmap.
+
+Models ``kfd_svm.c`` (``svm_range_restore_pages``: migrate the faulting granule where
+the ``migration`` policy says, map it on the faulting GPU; ``svm_range_evict``: with
+retry faults off or GPU_ALWAYS_MAPPED the process's queues stop while data moves and
+the restore worker remaps them) and ``kfd_migrate.c`` (allocate, invalidate every GPU
+mapping through the MMU notifier, copy through the page queue, free the old pages).
+"""
+
+from __future__ import annotations
+
+import collections
+from collections.abc import Generator
+from dataclasses import dataclass
+from typing import Any
+
+from vmcore.core.pagetable import Pte
+from vmcore.decisions import MigrationDecision, MigrationRequest
+from vmcore.engine.gpu.device import Device
+from vmcore.engine.gpu.ttm import Ttm
+from vmcore.engine.gpu.vm_pt import SILENT_FLAGS, PageTables
+from vmcore.engine.model import PAGE, Domain, Granule, Placement, Process, SvmRange, Vm
+from vmcore.engine.sim import Proc, Signal, Sleep, WaitFence, WaitSignal
+from vmcore.errors import ScenarioError
+
+Gen = Generator[Any, Any, Any]
+
+CPU_FAULT_NS = 2_000
+"""A CPU page fault on a page in VRAM (``svm_migrate_to_ram``), before the migration."""
+
+
+@dataclass(frozen=True, slots=True)
+class Unhandled:
+    """The fault cannot be restored: the handler reports it (a no-retry fault)."""
+
+    reason: str
+
+
+def range_flags(r: SvmRange, place: Placement) -> int:
+    """PTE flags of a range mapping where its data is."""
+    flags = int(Pte.READABLE)
+    if not r.readonly:
+        flags |= int(Pte.WRITEABLE)
+    if r.exec:
+        flags |= int(Pte.EXECUTABLE)
+    if place.domain is not Domain.VRAM:
+        flags |= int(Pte.SYSTEM | Pte.SNOOPED)
+    return flags
+
+
+def granule_scope(g: Granule) -> list[tuple[Vm, int, int]]:
+    """Where a granule may be mapped: every VM of its process, for the stale-PTE check."""
+    return [(vm, g.va, g.npages) for vm in g.range.process.vms.values()]
+
+
+class Svm:
+    """SVM ranges, their migrations and the migration worker."""
+
+    def __init__(self, dev: Device, ttm: Ttm, pts: PageTables) -> None:
+        self.dev = dev
+        self.ttm = ttm
+        self.pts = pts
+        self.worker_queue: collections.deque[tuple[Granule, str, bool]] = collections.deque()
+        self.worker_signal = Signal("migration work")
+
+    def start(self) -> None:
+        self.dev.sim.spawn("migration worker", self._migration_worker())
+
+    # -- registration ----------------------------------------------------------------
+    def create_svm(self, proc: Process, start: int, size: int, loc: str, attrs: dict[str, Any]) -> Gen:
+        r = SvmRange(proc, start, size)
+        for k, v in attrs.items():
+            setattr(r, k, v)
+        if "access" not in attrs:
+            r.access = [
+                g.name
+                for g in proc.gpus
+                if proc.retry_faults and g.name not in r.in_place and g.name not in r.no_access
+            ]
+        for other in proc.ranges:
+            if start < other.end and other.start < start + size:
+                raise ScenarioError(f"svm range {start:#x} +{size:#x} overlaps the range at {other.start:#x}")
+        domain, gpu = self.dev.where(loc)
+        gran = r.granularity
+        va = start
+        while va < start + size:
+            end = min((va // gran + 1) * gran, start + size)
+            n = end - va
+            if domain is Domain.VRAM:
+                assert gpu is not None
+                place = yield from self.ttm.alloc(
+                    gpu, domain, n, contiguous=False, fault_path=False, purpose="range", process=proc.name
+                )
+                if place is None:
+                    raise ScenarioError(f"svm range {start:#x} does not fit in {loc}")
+            else:
+                place = self.dev.memory.sysmem.alloc(n)
+            g = Granule(r, len(r.granules), va, n, place)
+            self.ttm.touch(g)
+            r.granules.append(g)
+            va = end
+        proc.ranges.append(r)
+        self.dev.log("app", "svm", f"{proc.name} {start:#x} +{size:#x} in {loc}")
+        if not proc.retry_faults or proc.prefill:
+            yield from self.map_on_access(proc, r)
+
+    def map_on_access(self, proc: Process, r: SvmRange, granules: list[Granule] | None = None) -> Gen:
+        """XNACK off / GPU_ALWAYS_MAPPED: map the range on its access GPUs (the restore worker)."""
+        for gname in [*r.access, *r.in_place]:
+            vm = proc.vms.get(gname)
+            if vm is None or not vm.alive:
+                continue
+            for g in granules or r.granules:
+                if not self.dev.reachable(vm.gpu, g.place):
+                    continue
+                ok = yield from self.pts.map_range(
+                    vm, g.va, g.npages, g.place, range_flags(r, g.place), fault_path=False
+                )
+                if not ok:
+                    raise ScenarioError(f"could not map {g.va:#x} on {gname}")
+
+    # -- the fault side ----------------------------------------------------------------
+    def restore_pages(self, vm: Vm, r: SvmRange, va: int, write: bool) -> Gen:
+        """``svm_range_restore_pages``: migrate the granule where the migration policy
+        says and map it on the faulting GPU.  Returns the fault's outcome, or
+        :class:`Unhandled` when the fault cannot be restored."""
+        dev = self.dev
+        proc = vm.process
+        if vm.gpu.name in r.no_access:
+            return Unhandled("the GPU has no access to the range")
+        if write and r.readonly:
+            return Unhandled("write to a read-only range")
+        g = r.granule_at(va)
+        if g.migrating:
+            return "busy"
+        req = MigrationRequest(
+            vm.gpu.name,
+            proc.name,
+            va,
+            g.va,
+            g.size,
+            g.place.where(),
+            r.preferred,
+            tuple(r.access),
+            tuple(r.in_place),
+            tuple((x.name, x.hive) for x in proc.gpus),
+            vm.retry_faults,
+        )
+        dec = dev.policies.decide("vmcore_migration", MigrationDecision, request=req) or MigrationDecision(
+            f"{vm.gpu.name}.vram" if vm.gpu.name in r.access else g.place.where()
+        )
+        if dec.target != g.place.where():
+            if dec.in_fault_handler:
+                yield from self.migrate(
+                    g, dec.target, fault_path=True, silent=dec.silent_retry, cause=f"fault on {vm.gpu.name}"
+                )
+            else:
+                self.worker_queue.append((g, dec.target, dec.silent_retry))
+                dev.sim.fire(self.worker_signal)
+        if not dev.reachable(vm.gpu, g.place):
+            ok = yield from self.migrate(
+                g, "system", fault_path=True, silent=dec.silent_retry, cause=f"fault on {vm.gpu.name}"
+            )
+            if not ok:
+                return "failed"
+        ok = yield from self.pts.map_range(
+            vm, g.va, g.npages, g.place, range_flags(r, g.place), fault_path=True
+        )
+        return "mapped" if ok else "failed"
+
+    # -- migration ---------------------------------------------------------------------
+    def migrate(self, g: Granule, target: str, *, fault_path: bool, silent: bool, cause: str) -> Gen:
+        """Move a granule: allocate, MMU-notifier invalidation, copy, free; returns success."""
+        if g.migrating or g.place.where() == target:
+            return g.place.where() == target
+        dev = self.dev
+        proc = g.range.process
+        g.migrating = True
+        try:
+            domain, gpu = dev.where(target)
+            if domain is Domain.VRAM:
+                assert gpu is not None
+                new = yield from self.ttm.alloc(
+                    gpu,
+                    Domain.VRAM,
+                    g.size,
+                    contiguous=False,
+                    fault_path=fault_path,
+                    purpose="migration",
+                    process=proc.name,
+                    exclude=(g,),
+                )
+                if new is None:
+                    dev.mon.count("alloc_failures")
+                    dev.log(
+                        dev.current_name(),
+                        "migration failed",
+                        f"{proc.name} {g.va:#x}: no room in {target}",
+                    )
+                    return False
+            else:
+                new = dev.memory.sysmem.alloc(g.size)
+            stop = not proc.retry_faults or proc.prefill
+            if stop:
+                proc.quiesced += 1
+            # MMU notifier: invalidate every GPU mapping of the granule
+            yield from self.invalidate_granule(proc, g, SILENT_FLAGS if silent else 0)
+            if new.domain is Domain.VRAM and new.gpu is not None:
+                src_gpu = new.gpu
+            else:
+                src_gpu = g.place.gpu or proc.gpus[0]
+            assert src_gpu.pq is not None
+            copy = src_gpu.pq.submit_copy(g.place, new, g.size, f"{proc.name} {g.va:#x} to {target}")
+            yield WaitFence(copy)
+            old = g.place
+            g.place = new
+            dev.memory.free(old, f"migration of {proc.name} {g.va:#x} ({cause})", granule_scope(g))
+            if silent:
+                yield from self.invalidate_granule(proc, g, 0)
+            dev.mon.count("migrations")
+            dev.mon.count("bytes_moved", g.size)
+            dev.log(
+                dev.current_name(), "migrated", f"{proc.name} {g.va:#x} +{g.size:#x} to {target} ({cause})"
+            )
+            if stop:
+                yield from self.map_on_access(proc, g.range, [g])
+                if proc.quiesced:  # a kill in the meantime resumed the queues already
+                    proc.quiesced -= 1
+                    if not proc.quiesced:
+                        dev.sim.fire(proc.resume)
+            return True
+        finally:
+            g.migrating = False
+
+    def evict_granule(self, g: Granule, fault_path: bool, why: str) -> Gen:
+        """TTM evicts an SVM granule: it goes back to system memory."""
+        ok = yield from self.migrate(g, "system", fault_path=fault_path, silent=False, cause="eviction")
+        if ok:
+            self.dev.mon.count("evictions")
+        return ok
+
+    def invalidate_granule(self, proc: Process, g: Granule, value: int) -> Gen:
+        """Write ``value`` (invalid, or silent retry) over the granule's PTEs in every live
+        VM of the process through the update path, then wait for all those updates."""
+        fences = []
+        for vm in proc.vms.values():
+            if vm.alive:
+                f = yield from self.pts.update(
+                    vm, self.pts.fill_packets(vm, g.va, g.npages, value), fault_path=False, kind="invalidate"
+                )
+                if f is not None:
+                    fences.append(f)
+        for f in fences:
+            yield WaitFence(f)
+
+    def _migration_worker(self) -> Proc:
+        while True:
+            if not self.worker_queue:
+                yield WaitSignal(self.worker_signal)
+                continue
+            g, target, silent = self.worker_queue.popleft()
+            if g.range.process.killed:
+                continue
+            yield from self.migrate(g, target, fault_path=False, silent=silent, cause="migration worker")
+
+    # -- application-thread statements -------------------------------------------------
+    def cpu_access(self, proc: Process, va: int, size: int, write: bool, value: int = 1) -> Gen:
+        dev = self.dev
+        end = va + size
+        done: set[int] = set()
+        a = va
+        while a < end:
+            r = proc.range_at(a)
+            if r is None:
+                raise ScenarioError(f"cpu access at {a:#x}: no svm range of {proc.name} there")
+            g = r.granule_at(a)
+            if id(g) not in done:
+                done.add(id(g))
+                if g.place.domain is Domain.VRAM:
+                    dev.mon.count("cpu_faults")
+                    yield Sleep(CPU_FAULT_NS)
+                    yield from self.migrate(g, "system", fault_path=False, silent=False, cause="cpu fault")
+            if write:
+                lo, hi = max(a, g.va), min(end, g.va + g.size)
+                for addr, n in g.place.runs(lo - g.va, hi - lo):
+                    dev.memory.store.fill(addr, n // PAGE, value)
+            a = g.va + g.size
+        dev.log("app", "cpu", f"{proc.name} {'writes' if write else 'reads'} {va:#x} +{size:#x}")
+
+    def prefetch_target(self, proc: Process, r: SvmRange, target: str) -> str:
+        """svm_range_best_prefetch_location: VRAM only if the GPUs that map the range in
+        place (and, with retry faults off, those that access it) share the target's hive."""
+        domain, gpu = self.dev.where(target)
+        if domain is not Domain.VRAM or gpu is None:
+            return target
+        users = set(r.in_place) if proc.retry_faults else set(r.access) | set(r.in_place)
+        gpus = self.dev.gpus
+        if any(gpus[u].hive != gpu.hive for u in users if u in gpus):
+            return "system"
+        return target
+
+    def migrate_hint(self, proc: Process, va: int, size: int, target: str) -> Gen:
+        self.dev.where(target)
+        silent = bool(self.dev.policies.policies["migration"].args.get("silent_retry", False))
+        end = va + size
+        a = va
+        while a < end:
+            r = proc.range_at(a)
+            if r is None:
+                raise ScenarioError(f"migrate {a:#x}: no svm range of {proc.name} there")
+            g = r.granule_at(a)
+            where = self.prefetch_target(proc, r, target)
+            yield from self.migrate(g, where, fault_path=False, silent=silent, cause="prefetch hint")
+            a = g.va + g.size
+
+    def munmap(self, proc: Process, va: int, size: int) -> Gen:
+        dev = self.dev
+        end = va + size
+        for r in list(proc.ranges):
+            keep = []
+            for g in r.granules:
+                if g.va < end and va < g.va + g.size:
+                    yield from self.invalidate_granule(proc, g, 0)
+                    dev.memory.free(g.place, f"munmap of {proc.name} {g.va:#x}", granule_scope(g))
+                else:
+                    keep.append(g)
+            if len(keep) == len(r.granules):
+                continue
+            r.granules = keep
+            if not keep:
+                proc.ranges.remove(r)
+            else:  # what is left may have a hole: range_at checks for a granule
+                r.start = keep[0].va
+                r.size = keep[-1].va + keep[-1].size - r.start
+        dev.log("app", "munmap", f"{proc.name} {va:#x} +{size:#x}")
+
+    def values_at(self, proc: Process, va: int, size: int, value: int) -> tuple[bool, str]:
+        """Does every page of [va, va + size) hold ``value`` where the process's data is now?"""
+        store = self.dev.memory.store
+        a = va
+        end = va + size
+        while a < end:
+            r = proc.range_at(a)
+            if r is not None:
+                g = r.granule_at(a)
+                place, base, span = g.place, g.va, g.size
+            else:
+                hit = next(
+                    ((bo, b) for bo in proc.bos for b in bo.mappings.values() if b <= a < b + bo.size), None
+                )
+                if hit is None or hit[0].place is None:
+                    return False, f"{a:#x} of {proc.name} is in no svm range or mapped BO"
+                place, base, span = hit[0].place, hit[1], hit[0].size
+            hi = min(end, base + span)
+            off = a - base
+            for addr, n in place.runs(off, hi - a):
+                idx, seen = store.check(addr, n // PAGE, value)
+                if idx < n // PAGE:
+                    return (
+                        False,
+                        f"{a + (addr - place.address_of(off)) + idx * PAGE:#x} of {proc.name} reads {seen}",
+                    )
+            a = hi
+        return True, f"{va:#x} +{size:#x} of {proc.name} reads {value}"
