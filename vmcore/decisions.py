@@ -130,6 +130,17 @@ class MigrationRequest:
 
 
 @dataclass(frozen=True, slots=True)
+class HintRequest:
+    """A ``migrate`` hint (KFD's prefetch) about to move data."""
+
+    process: str
+    address: int
+    size: int
+    target: str
+    """"system" or "GPU.vram", as the statement names it."""
+
+
+@dataclass(frozen=True, slots=True)
 class MigrationDecision:
     target: str
     """"system" or "GPU.vram": where the data should end up."""

@@ -5,8 +5,9 @@ There are two kinds of hooks.
 *Decision hooks* belong to a policy family (``alloc``, ``evict``, ``root_pd``,
 ``pt_fences``, ``update``, ``fault``, ``migration``, ``pt_move``).  A scenario has one
 active policy per family and only that policy's implementation is consulted; returning
-``None`` falls back to the family's default.  Each is called once per decision (per
-fault, per allocation, per update), never per page.
+``None`` (or not implementing the hook) lets the family's built-in default policy
+answer instead, so a policy need implement only what it changes.  Each is called once
+per decision (per fault, per allocation, per update), never per page.
 
 *Observer hooks* are called on every plugin: events, extra ``expect`` predicates,
 metrics, command-line options, and the registration of policy names.
@@ -27,6 +28,7 @@ from vmcore.decisions import (
     EvictCandidate,
     FaultAction,
     FaultInfo,
+    HintRequest,
     MigrationDecision,
     MigrationRequest,
     PtMove,
@@ -49,6 +51,7 @@ FAMILY_OF_HOOK: dict[str, str] = {
     "vmcore_update_path": "update",
     "vmcore_fault_action": "fault",
     "vmcore_migration": "migration",
+    "vmcore_hint_silent_retry": "migration",
     "vmcore_pt_move": "pt_move",
 }
 
@@ -63,7 +66,8 @@ def vmcore_alloc_mode(request: AllocRequest) -> AllocMode | None:
     (``"migration"``).  Allocations outside the fault handler always evict and wait,
     as TTM does.  Return an :class:`~vmcore.decisions.AllocMode`; ``RESERVE`` is
     honoured only for page tables and only when :func:`vmcore_pt_reserve` set a pool
-    aside.  ``None``: ``NO_WAIT`` (upstream: ``bp.no_wait_gpu = immediate``).
+    aside.  ``None``: the default policy ``no-wait`` answers ``NO_WAIT`` (upstream:
+    ``bp.no_wait_gpu = immediate``).
     """
 
 
@@ -81,7 +85,10 @@ def vmcore_evict_order(candidates: list[EvictCandidate]) -> list[EvictCandidate]
     """Family ``evict``: the order in which to try ``candidates`` when memory is needed.
 
     Return a list drawn from ``candidates`` (leaving some out is allowed: they are not
-    evicted).  ``None``: least recently used first.
+    evicted).  ``None``: the default policy ``lru`` answers, least recently used first.
+    Called once per pass over the candidates, with every candidate: a policy that
+    implements it pays for the list; under ``lru`` itself TTM walks an LRU it keeps up to
+    date instead, without building one.
     """
 
 
@@ -89,7 +96,8 @@ def vmcore_evict_order(candidates: list[EvictCandidate]) -> list[EvictCandidate]
 def vmcore_root_pd(gpu: str, process: str) -> RootPdMode | None:
     """Family ``root_pd``: how the root PD of ``process``'s VM on ``gpu`` stays usable.
 
-    Called once when the VM is created.  ``None``: ``MOVABLE`` (upstream).
+    Called once when the VM is created.  ``None``: the default policy answers
+    ``MOVABLE`` (upstream).
     """
 
 
@@ -98,8 +106,9 @@ def vmcore_cs_fence_on_page_tables(gpu: str, process: str, job: str) -> bool | N
     """Family ``pt_fences``: does job ``job``'s fence go on its VM's page-table reservation?
 
     Called once per job at submission.  Its fence always goes on the BOs it uses.
-    ``True`` (``None`` too): also on the shared PD/PT reservation, as ``amdgpu_cs_submit``
-    does upstream; ``False``: the 2019 proposal, page tables carry kernel fences only.
+    ``True``: also on the shared PD/PT reservation, as ``amdgpu_cs_submit`` does
+    upstream; ``False``: the 2019 proposal, page tables carry kernel fences only.
+    ``None``: the default policy answers ``True``.
     """
 
 
@@ -107,8 +116,9 @@ def vmcore_cs_fence_on_page_tables(gpu: str, process: str, job: str) -> bool | N
 def vmcore_update_path(request: UpdateRequest) -> UpdatePath | None:
     """Family ``update``: which path a page-table update takes.
 
-    Called once per update (a batch of PTEs).  ``None``: ``IMMEDIATE`` for the fault
-    path and ``DELAYED`` otherwise (upstream ``vm->immediate`` / ``vm->delayed``).
+    Called once per update (a batch of PTEs).  ``None``: the default policy answers
+    ``IMMEDIATE`` for the fault path and ``DELAYED`` otherwise (upstream
+    ``vm->immediate`` / ``vm->delayed``).
     """
 
 
@@ -117,8 +127,8 @@ def vmcore_fault_action(fault: FaultInfo) -> FaultAction | None:
     """Family ``fault``: what to do with a fault the handler cannot map.
 
     Called once per such fault: a no-retry fault, an access to an address with no
-    range or mapping, a write through a read-only PTE.  ``None``: ``KILL`` (upstream:
-    the process gets a no-retry fault and is killed).
+    range or mapping, a write through a read-only PTE.  ``None``: the default policy
+    answers ``KILL`` (upstream: the process gets a no-retry fault and is killed).
     """
 
 
@@ -127,9 +137,22 @@ def vmcore_migration(request: MigrationRequest) -> MigrationDecision | None:
     """Family ``migration``: where a faulting granule's data should be, and who moves it.
 
     Called once per retry fault on an SVM range.  Return a
-    :class:`~vmcore.decisions.MigrationDecision`.  ``None``: the upstream choice (the
-    preferred location, else the faulting GPU's VRAM when it is in ``access``, in the
-    fault handler).
+    :class:`~vmcore.decisions.MigrationDecision`.  ``None``: the default policy
+    ``on-fault`` answers with the upstream choice, ``svm_range_best_restore_location``
+    (the preferred location when the faulting GPU can use it, else the faulting GPU's
+    VRAM when it is in ``access``), in the fault handler, without silent retry.
+    """
+
+
+@hookspec(firstresult=True)
+def vmcore_hint_silent_retry(request: HintRequest) -> bool | None:
+    """Family ``migration``: does the MMU notifier put PTEs into silent-retry mode while a
+    ``migrate`` hint (KFD's prefetch) moves ``request``'s data?
+
+    Called once per ``migrate`` statement.  ``True``: silent retry while the copy runs,
+    then invalid; ``False``: invalid at once, so a job touching the range faults.
+    ``None``: the default policy answers ``False``.  The built-in migration policies
+    answer their ``silent_retry`` parameter.
     """
 
 
@@ -137,7 +160,7 @@ def vmcore_migration(request: MigrationRequest) -> MigrationDecision | None:
 def vmcore_pt_move(gpu: str, process: str) -> PtMove | None:
     """Family ``pt_move``: what happens to a page table that must leave its memory.
 
-    Called once per page table evicted.  ``None``: ``MIGRATE``.
+    Called once per page table evicted.  ``None``: the default policy answers ``MIGRATE``.
     """
 
 

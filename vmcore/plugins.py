@@ -17,6 +17,20 @@ from typing import Any, cast
 import pluggy
 
 from vmcore import hookspecs
+from vmcore.decisions import (
+    AllocMode,
+    AllocRequest,
+    EvictCandidate,
+    FaultAction,
+    FaultInfo,
+    HintRequest,
+    MigrationDecision,
+    MigrationRequest,
+    PtMove,
+    RootPdMode,
+    UpdatePath,
+    UpdateRequest,
+)
 from vmcore.errors import BudgetExceeded, VmcoreError
 from vmcore.policies import FAMILIES, BuiltinPolicies, Policy, PolicyError
 
@@ -168,11 +182,13 @@ def run_deadline(policies: ActivePolicies, seconds: float | None = None) -> Iter
 
 
 class ActivePolicies:
-    """The one active policy per family for a run, and the hooks that consult it.
+    """The one active policy per family for a run, and the typed questions the engine asks.
 
-    Each family's decision hook is called on the active policy only; a hook that raises
-    or answers with the wrong type becomes a :class:`PluginError` naming the plugin, the
-    hook and the traceback.
+    Each decision is a method (``alloc_mode``, ``migration``, ...) that asks the active
+    policy of its family only; when that policy answers ``None`` (or implements no hook
+    for it), the family's built-in default policy answers, so a default is written once,
+    in that policy.  A hook that raises or answers with the wrong type becomes a
+    :class:`PluginError` naming the policy, the hook and the traceback.
     """
 
     def __init__(self, pm: pluggy.PluginManager, choices: Mapping[str, PolicyChoice]) -> None:
@@ -190,19 +206,32 @@ class ActivePolicies:
                     f"(known: {', '.join(known)})"
                 )
             self.policies[fam] = cls(**dict(choice.params))
+        self.defaults: dict[str, Policy] = {fam: classes[0]() for fam, classes in FAMILIES.items()}
+        """Each family's built-in default policy, with its default parameters."""
         self._dm = pluggy.PluginManager(hookspecs.PROJECT)
         self._dm.add_hookspecs(hookspecs)
         for fam, pol in self.policies.items():
             self._dm.register(pol, name=f"{fam}:{pol.name}")
-        # each decision hook reaches its own family's policy only: a policy of another
-        # family that happens to implement the hook must not answer (or override) it
+        # Each decision hook reaches its own family's policy only: a policy of another
+        # family that happens to implement the hook must not answer (or override) it.
+        # With one plain implementation (the usual case) it is called directly, with the
+        # arguments it declares, as pluggy would: decisions are frequent.
         self._callers: dict[str, Any] = {}
-        # "policy NAME(ARGS): hook HOOK", built once: decide() runs per decision
+        self._direct: dict[str, tuple[Any, tuple[str, ...]] | None] = {}
         self._labels: dict[str, str] = {}
         for hook, fam in hookspecs.FAMILY_OF_HOOK.items():
+            active = self.policies[fam]
             others = [p for f, p in self.policies.items() if f != fam]
-            self._callers[hook] = self._dm.subset_hook_caller(hook, remove_plugins=others)
-            self._labels[hook] = f"policy {self.policies[fam]!r}: hook {hook}"
+            caller = self._dm.subset_hook_caller(hook, remove_plugins=others)
+            impls = caller.get_hookimpls()
+            self._callers[hook] = caller if impls else None
+            plain = len(impls) == 1 and not (impls[0].hookwrapper or impls[0].wrapper)
+            self._direct[hook] = (impls[0].function, tuple(impls[0].argnames)) if plain else None
+            self._labels[hook] = f"policy {active!r}: hook {hook}"
+        self.custom_evict_order = type(self.policies["evict"]) is not FAMILIES["evict"][0] and bool(
+            self._callers["vmcore_evict_order"]
+        )
+        """Whether the active evict policy orders candidates itself; else TTM walks its LRU."""
         self._observers = list(pm.hook.vmcore_event.get_hookimpls())
         self.current: str | None = None
         """The hook being called right now (for a run stuck inside it)."""
@@ -211,12 +240,19 @@ class ActivePolicies:
         return {fam: repr(p) for fam, p in self.policies.items()}
 
     def decide(self, hook: str, expect: type | tuple[type, ...], **kwargs: Any) -> Any:
-        """Call decision ``hook`` on its family's active policy; ``None`` means default."""
-        label = self._labels[hook]
+        """Ask decision ``hook`` of its family's active policy; ``None`` when it has no answer."""
         caller = self._callers[hook]
+        if caller is None:
+            return None
+        label = self._labels[hook]
         self.current = label
         try:
-            result = caller(**kwargs)
+            direct = self._direct[hook]
+            if direct is not None:
+                fn, argnames = direct
+                result = fn(*[kwargs[a] for a in argnames])
+            else:
+                result = caller(**kwargs)
         except PluginError:
             raise
         except Exception as e:
@@ -230,6 +266,55 @@ class ActivePolicies:
                 f"{label} returned {type(result).__name__} {result!r}, expected {names} or None"
             )
         return result
+
+    def _ask(self, hook: str, expect: type, **kwargs: Any) -> Any:
+        """The active policy's answer, or the family default's when it has none."""
+        got = self.decide(hook, expect, **kwargs)
+        if got is None:
+            fn = getattr(self.defaults[hookspecs.FAMILY_OF_HOOK[hook]], hook, None)
+            got = fn(**kwargs) if fn is not None else None
+        return got
+
+    # -- the decisions, one method each (see the hookspecs for their contracts) --------
+    def alloc_mode(self, request: AllocRequest) -> AllocMode:
+        mode: AllocMode = self._ask("vmcore_alloc_mode", AllocMode, request=request)
+        return mode
+
+    def pt_reserve(self, gpu: str, vram_size: int) -> int:
+        size: int | None = self._ask("vmcore_pt_reserve", int, gpu=gpu, vram_size=vram_size)
+        return size or 0
+
+    def evict_order(self, candidates: list[EvictCandidate]) -> list[EvictCandidate]:
+        order: list[EvictCandidate] = self._ask("vmcore_evict_order", list, candidates=candidates)
+        return order
+
+    def root_pd(self, gpu: str, process: str) -> RootPdMode:
+        mode: RootPdMode = self._ask("vmcore_root_pd", RootPdMode, gpu=gpu, process=process)
+        return mode
+
+    def cs_fence_on_page_tables(self, gpu: str, process: str, job: str) -> bool:
+        on: bool = self._ask("vmcore_cs_fence_on_page_tables", bool, gpu=gpu, process=process, job=job)
+        return on
+
+    def update_path(self, request: UpdateRequest) -> UpdatePath:
+        path: UpdatePath = self._ask("vmcore_update_path", UpdatePath, request=request)
+        return path
+
+    def fault_action(self, fault: FaultInfo) -> FaultAction:
+        action: FaultAction = self._ask("vmcore_fault_action", FaultAction, fault=fault)
+        return action
+
+    def migration(self, request: MigrationRequest) -> MigrationDecision:
+        dec: MigrationDecision = self._ask("vmcore_migration", MigrationDecision, request=request)
+        return dec
+
+    def hint_silent_retry(self, request: HintRequest) -> bool:
+        silent: bool = self._ask("vmcore_hint_silent_retry", bool, request=request)
+        return silent
+
+    def pt_move(self, gpu: str, process: str) -> PtMove:
+        move: PtMove = self._ask("vmcore_pt_move", PtMove, gpu=gpu, process=process)
+        return move
 
     def run_started(self, scenario: str) -> None:
         """Tell every plugin and the active policies that a run starts."""

@@ -18,12 +18,23 @@ from vmcore.core.pagetable import (
     WalkReason,
 )
 from vmcore.core.pool import BlockInfo, Pool, PoolStats
-from vmcore.core.ring import Corruption, Damage, Op, Packet, Ring, RingMode, RingPointers, packet_dw
+from vmcore.core.ring import (
+    Command,
+    Corruption,
+    Damage,
+    Op,
+    Packet,
+    Ring,
+    RingMode,
+    RingPointers,
+    packet_dw,
+)
 from vmcore.core.store import PageStore
 
 __all__ = [
     "PAGE_SIZE",
     "BlockInfo",
+    "Command",
     "Corruption",
     "Damage",
     "Fence",

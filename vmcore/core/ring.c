@@ -338,6 +338,113 @@ vmc_status vmc_ring_consume(vmc_ring *r, vmc_packet_info *info, uint32_t *body, 
     return VMC_OK;
 }
 
+static uint64_t lohi(const uint32_t *b)
+{
+    return (uint64_t)b[0] | (uint64_t)b[1] << 32;
+}
+
+vmc_status vmc_ring_consume_cmd(vmc_ring *r, vmc_packet_info *info, vmc_sdma_cmd *cmd)
+{
+    uint32_t body[9];
+    if (!cmd)
+        return VMC_E_INVAL;
+    vmc_status st = vmc_ring_consume(r, info, body, 9);
+    if (st != VMC_OK)
+        return st;
+    memset(cmd, 0, sizeof(*cmd));
+    cmd->opcode = info->opcode;
+    switch (info->opcode) {
+    case VMC_PKT_COPY:
+        cmd->a = lohi(body + 1);
+        cmd->b = lohi(body + 3);
+        cmd->count = body[0];
+        break;
+    case VMC_PKT_FENCE:
+        cmd->a = lohi(body);
+        cmd->count = body[2];
+        break;
+    case VMC_PKT_PTEPDE:
+        cmd->a = lohi(body);
+        cmd->b = lohi(body + 2);
+        cmd->c = lohi(body + 4);
+        cmd->d = lohi(body + 6);
+        cmd->count = body[8];
+        break;
+    case VMC_PKT_WRITE:
+        cmd->a = lohi(body);
+        cmd->count = info->body_len - 3;
+        break;
+    default:
+        break;
+    }
+    return VMC_OK;
+}
+
+static int ring_idle(const vmc_ring *r)
+{
+    if (r->rptr != r->wptr || r->committed != r->wptr || r->lock_owner)
+        return 0;
+    for (uint32_t w = 0; w <= VMC_RING_MAX_WRITERS; w++)
+        if (r->res[w].open)
+            return 0;
+    return 1;
+}
+
+vmc_status vmc_ring_pass(vmc_ring *r, uint32_t writer, const vmc_sdma_cmd *cmds, uint32_t n,
+                         uint64_t fence_addr, uint32_t seq, uint32_t *occupancy)
+{
+    if (!r || !writer_ok(writer) || !occupancy || (n && !cmds))
+        return VMC_E_INVAL;
+    if (fence_addr & 3)
+        return VMC_E_ALIGN;
+    uint32_t dw, total = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        const vmc_sdma_cmd *c = &cmds[i];
+        if (c->opcode == VMC_PKT_PTEPDE) {
+            if (c->count == 0)
+                return VMC_E_INVAL;
+            if (c->a & 7)
+                return VMC_E_ALIGN;
+        } else if (c->opcode == VMC_PKT_COPY) {
+            if (c->count == 0)
+                return VMC_E_INVAL;
+        } else {
+            return VMC_E_INVAL;
+        }
+        vmc_ring_packet_dw(c->opcode, 0, &dw);
+        total += dw;
+        if (total > r->size)
+            return VMC_E_NOSPACE;
+    }
+    vmc_ring_packet_dw(VMC_PKT_FENCE, 0, &dw);
+    total += dw;
+    if (total > r->size / 2)
+        return VMC_E_NOSPACE;
+    if (!ring_idle(r))
+        return VMC_E_STATE;
+    int locked = r->mode == VMC_RING_LOCKED;
+    if (locked)
+        r->lock_owner = writer;
+    vmc_status st = vmc_ring_reserve(r, writer, total);
+    for (uint32_t i = 0; st == VMC_OK && i < n; i++) {
+        const vmc_sdma_cmd *c = &cmds[i];
+        st = c->opcode == VMC_PKT_PTEPDE
+                 ? vmc_ring_emit_ptepde(r, writer, c->a, c->b, c->c, c->d, c->count)
+                 : vmc_ring_emit_copy(r, writer, c->a, c->b, c->count);
+    }
+    if (st == VMC_OK)
+        st = vmc_ring_emit_fence(r, writer, fence_addr, seq);
+    if (st == VMC_OK)
+        st = vmc_ring_commit(r, writer);
+    if (locked)
+        r->lock_owner = 0;
+    if (st != VMC_OK)
+        return st; /* not reached: the commands were validated and the ring was idle */
+    *occupancy = (uint32_t)(r->wptr - r->rptr);
+    r->rptr = r->wptr; /* the engine consumes every packet: they are intact */
+    return VMC_OK;
+}
+
 vmc_status vmc_ring_check(const vmc_ring *r, int *ok, vmc_packet_info *info)
 {
     if (!r || !ok || !info)

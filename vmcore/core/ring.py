@@ -82,6 +82,12 @@ class RingPointers:
         return self.wptr - self.rptr
 
 
+Command = tuple[Op, int, int, int, int, int]
+"""A decoded packet, ``(opcode, a, b, c, d, count)`` as ``vmc_sdma_cmd`` lays it out:
+PTEPDE ``(pe, flags, addr, incr, count)``, COPY ``(src, dst, 0, 0, bytes)``, FENCE
+``(addr, 0, 0, 0, seq)``, WRITE ``(addr, 0, 0, 0, data dwords)``."""
+
+
 def packet_dw(op: Op, count: int = 0) -> int:
     """Size in dwords of a packet (``count``: data dwords of WRITE, padding of NOP)."""
     uint("packet_dw", "count", count, 32)
@@ -94,7 +100,7 @@ def packet_dw(op: Op, count: int = 0) -> int:
 class Ring(CoreObject):
     """A ring of ``size_dw`` dwords (a power of two, 16 .. 2**24)."""
 
-    __slots__ = ("_body", "_info", "_r")
+    __slots__ = ("_body", "_cmd", "_info", "_occ", "_r")
 
     def __init__(self, size_dw: int = 4096, mode: RingMode = RingMode.LOCKED) -> None:
         op = "Ring"
@@ -115,6 +121,8 @@ class Ring(CoreObject):
         self._r: Any = out[0]
         self._info: Any = ffi.new("vmc_packet_info *")
         self._body: Any = ffi.new("uint32_t[]", _MAX_BODY)
+        self._cmd: Any = ffi.new("vmc_sdma_cmd *")
+        self._occ: Any = ffi.new("uint32_t *")
 
     def close(self) -> None:
         # getattr: __del__ runs close() even when __init__ raised before _r was set.
@@ -274,6 +282,44 @@ class Ring(CoreObject):
         check(st, op)
         i = self._info
         return Packet(int(i.offset), Op(i.opcode), tuple(self._body[0 : i.body_len]))
+
+    def consume_command(self) -> Command | None:
+        """:meth:`consume`, with the body decoded by the core into a :data:`Command`."""
+        op = "Ring.consume_command"
+        st = lib.vmc_ring_consume_cmd(self._h(op), self._info, self._cmd)
+        if st == lib.VMC_E_STATE:
+            return None
+        if st == lib.VMC_E_CORRUPT:
+            raise RingCorrupt(f"{op}: {self._corruption()}", st)
+        check(st, op)
+        c = self._cmd
+        return (Op(c.opcode), int(c.a), int(c.b), int(c.c), int(c.d), int(c.count))
+
+    def pass_through(self, writer: int, commands: Sequence[Command], fence_addr: int, seq: int) -> int | None:
+        """Write ``commands`` (COPY or PTEPDE) and a FENCE into the idle ring and consume
+        them, in one call; returns the occupancy they reached, or ``None`` when the ring
+        is not idle or they need more than half of it (write them step by step then)."""
+        op = "Ring.pass_through"
+        self._writer(op, "writer", writer)
+        uint(op, "fence_addr", fence_addr)
+        uint(op, "seq", seq, 32)
+        arr = ffi.new("vmc_sdma_cmd[]", len(commands))
+        for i, cmd in enumerate(commands):
+            code, a, b, c, d, count = cmd
+            if code not in (Op.PTEPDE, Op.COPY):
+                raise fail(lib.VMC_E_INVAL, op, f"command {i} is {code!r}, not PTEPDE or COPY")
+            for name, v in (("a", a), ("b", b), ("c", c), ("d", d)):
+                uint(op, name, v)
+            uint(op, "count", count, 32)
+            e = arr[i]
+            e.opcode, e.a, e.b, e.c, e.d, e.count = int(code), a, b, c, d, count
+        st = lib.vmc_ring_pass(self._h(op), writer, arr, len(commands), fence_addr, seq, self._occ)
+        if st in (lib.VMC_E_STATE, lib.VMC_E_NOSPACE):
+            return None
+        if st == lib.VMC_E_ALIGN:
+            raise fail(st, op, "a PTEPDE pe is not 8-byte aligned or fence_addr not 4-byte aligned")
+        check(st, op, writer=writer, n=len(commands))
+        return int(self._occ[0])
 
     def _corruption(self) -> Corruption:
         i = self._info

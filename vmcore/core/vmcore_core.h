@@ -271,6 +271,26 @@ vmc_status vmc_ring_packet_dw(int opcode, uint32_t count, uint32_t *out);
 /* Execute the next packet (as the SDMA engine): copy its body out and advance rptr.
  * VMC_E_STATE when the ring is empty, VMC_E_CORRUPT (info->reason set) when corrupt. */
 vmc_status vmc_ring_consume(vmc_ring *r, vmc_packet_info *info, uint32_t *body, size_t cap);
+/* A packet decoded into its fields: what the SDMA engine executes. */
+typedef struct {
+    int opcode;
+    uint64_t a;      /* PTEPDE: pe; COPY: src; FENCE, WRITE: addr */
+    uint64_t b;      /* PTEPDE: flags; COPY: dst */
+    uint64_t c;      /* PTEPDE: addr */
+    uint64_t d;      /* PTEPDE: incr */
+    uint32_t count;  /* PTEPDE: PTEs; COPY: bytes; FENCE: seq; WRITE: data dwords; NOP: 0 */
+} vmc_sdma_cmd;
+/* vmc_ring_consume with the body decoded into *cmd (same statuses; info as there). */
+vmc_status vmc_ring_consume_cmd(vmc_ring *r, vmc_packet_info *info, vmc_sdma_cmd *cmd);
+/* A kernel job through an idle ring in one call: reserve, write the n COPY or PTEPDE
+ * commands and a FENCE (seq at fence_addr), commit, and consume them all, leaving the
+ * ring exactly as the scheduler thread and the SDMA engine would with nothing else
+ * running.  The ring must be idle: empty, every write committed, no reservation open,
+ * the lock free (LOCKED mode takes and releases it).  VMC_E_STATE when it is not,
+ * VMC_E_NOSPACE when the packets need more than half the ring (the scheduler would
+ * write them in several steps).  *occupancy: the dwords published before consumption. */
+vmc_status vmc_ring_pass(vmc_ring *r, uint32_t writer, const vmc_sdma_cmd *cmds, uint32_t n,
+                         uint64_t fence_addr, uint32_t seq, uint32_t *occupancy);
 /* Walk rptr..wptr; *ok = 1 when intact, else info describes the first corrupt packet. */
 vmc_status vmc_ring_check(const vmc_ring *r, int *ok, vmc_packet_info *info);
 vmc_status vmc_ring_pointers(const vmc_ring *r, uint64_t *rptr, uint64_t *wptr,

@@ -120,7 +120,7 @@ class System:
         for name, gpu in gpus.items():
             gpu.hive = root(name)
         for gpu in gpus.values():
-            size = self.policies.decide("vmcore_pt_reserve", int, gpu=gpu.name, vram_size=gpu.vram_size)
+            size = self.policies.pt_reserve(gpu.name, gpu.vram_size)
             if size:
                 assert gpu.vram is not None
                 size = (size + PAGE - 1) // PAGE * PAGE

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from vmcore.decisions import MigrationDecision, MigrationRequest
+from vmcore.decisions import HintRequest, MigrationDecision, MigrationRequest
 from vmcore.hookspecs import hookimpl
 from vmcore.policies.base import Policy
 
@@ -38,10 +38,20 @@ def best_restore_location(request: MigrationRequest) -> str:
     return request.location
 
 
-class OnFault(Policy):
+class _MigrationPolicy(Policy):
+    """What the built-in migration policies share: the ``silent_retry`` parameter, which
+    also decides how a ``migrate`` hint invalidates."""
+
     family = "migration"
-    name = "on-fault"
     params: ClassVar[dict[str, Any]] = {"silent_retry": False}
+
+    @hookimpl
+    def vmcore_hint_silent_retry(self, request: HintRequest) -> bool:
+        return bool(self.args["silent_retry"])
+
+
+class OnFault(_MigrationPolicy):
+    name = "on-fault"
     doc = "The fault handler migrates one granule to the best location (upstream)."
 
     @hookimpl
@@ -49,10 +59,8 @@ class OnFault(Policy):
         return MigrationDecision(best_restore_location(request), True, bool(self.args["silent_retry"]))
 
 
-class HintOnly(Policy):
-    family = "migration"
+class HintOnly(_MigrationPolicy):
     name = "hint-only"
-    params: ClassVar[dict[str, Any]] = {"silent_retry": False}
     doc = "Only `migrate` hints move data; faults map it where it is."
 
     @hookimpl
@@ -63,10 +71,8 @@ class HintOnly(Policy):
         return MigrationDecision(loc, True, bool(self.args["silent_retry"]))
 
 
-class FaultWorker(Policy):
-    family = "migration"
+class FaultWorker(_MigrationPolicy):
     name = "fault-worker"
-    params: ClassVar[dict[str, Any]] = {"silent_retry": False}
     doc = "Faults map where the data is and queue a worker that migrates later, outside the fault handler (Felix's proposal)."
 
     @hookimpl
@@ -74,10 +80,8 @@ class FaultWorker(Policy):
         return MigrationDecision(best_restore_location(request), False, bool(self.args["silent_retry"]))
 
 
-class KeepSharedInSystem(Policy):
-    family = "migration"
+class KeepSharedInSystem(_MigrationPolicy):
     name = "keep-shared-in-system"
-    params: ClassVar[dict[str, Any]] = {"silent_retry": False}
     doc = "A range whose access and in_place GPUs span more than one hive stays in system memory; others as on-fault."
 
     @hookimpl
@@ -89,4 +93,4 @@ class KeepSharedInSystem(Policy):
         return MigrationDecision(best_restore_location(request), True, bool(self.args["silent_retry"]))
 
 
-POLICIES = [OnFault, HintOnly, FaultWorker, KeepSharedInSystem]
+POLICIES: list[type[Policy]] = [OnFault, HintOnly, FaultWorker, KeepSharedInSystem]

@@ -245,14 +245,7 @@ class FaultHandler:
     def _unhandled(self, f: Fault, reason: str) -> Gen:
         dev = self.dev
         vm = f.vm
-        action = (
-            dev.policies.decide(
-                "vmcore_fault_action",
-                FaultAction,
-                fault=FaultInfo(vm.gpu.name, vm.process.name, f.va, f.write, reason),
-            )
-            or FaultAction.KILL
-        )
+        action = dev.policies.fault_action(FaultInfo(vm.gpu.name, vm.process.name, f.va, f.write, reason))
         dev.log(
             f"fault handler {vm.gpu.name}",
             "unhandled",

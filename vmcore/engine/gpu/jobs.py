@@ -81,10 +81,7 @@ class Jobs:
             bo.resv.add(job.fence, Usage.WRITE if write else Usage.READ)
             self.ttm.touch(bo)
         vm = proc.vms[gpu.name]
-        on_pt = dev.policies.decide(
-            "vmcore_cs_fence_on_page_tables", bool, gpu=gpu.name, process=proc.name, job=job.name
-        )
-        if on_pt is None or on_pt:
+        if dev.policies.cs_fence_on_page_tables(gpu.name, proc.name, job.name):
             vm.resv.add(job.fence, Usage.WRITE)
             dev.mon.find(
                 "user fence on page tables",

@@ -15,10 +15,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
-from vmcore.core import FenceKind, NodeKind, Ring, RingMode
-from vmcore.core.ring import Op
+from vmcore.core import Command, FenceKind, NodeKind, Op, Ring, RingMode, packet_dw
 from vmcore.engine.model import PAGE, Engine, Gpu, Placement
 from vmcore.engine.sim import Proc, Signal, SimFence, Sleep, WaitSignal
 from vmcore.errors import RingCorrupt
@@ -41,8 +40,13 @@ SCHED_WRITER = 1
 DIRECT_WRITER = 2
 """The ring writer id of direct submissions (``amdgpu_job_submit_direct``)."""
 
-Packets = list[tuple[str, tuple[int, ...]]]
-"""("ptepde", (pe, flags, addr, incr, count)) or ("copy", (src, dst, bytes))."""
+Packets = list[Command]
+"""A kernel job's packets as the core lays them out: ``(Op.PTEPDE, pe, flags, addr,
+incr, count)`` or ``(Op.COPY, src, dst, 0, 0, bytes)``."""
+PACKET_DW: Final = {op: packet_dw(op) for op in (Op.PTEPDE, Op.COPY, Op.FENCE)}
+"""Packet sizes, read once from the core."""
+FENCE_ADDR = 0x1000
+"""Where the page queue's FENCE packets write their sequence number."""
 
 
 @dataclass(eq=False)
@@ -137,14 +141,10 @@ class PageQueue:
             s_runs = src.runs(done, size - done)
             d_runs = dst.runs(done, size - done)
             n = min(s_runs[0][1], d_runs[0][1], 1 << 30)
-            pkts.append(("copy", (s_runs[0][0], d_runs[0][0], n)))
+            pkts.append((Op.COPY, s_runs[0][0], d_runs[0][0], 0, 0, n))
             done += n
         self.push_kernel_job(self.move_entity, KernelJob(fence.name, pkts, list(deps or []), fence))
         return fence
-
-    @staticmethod
-    def _packet_dw(kind: str) -> int:
-        return 10 if kind == "ptepde" else 6
 
     def ring_write(self, writer: int, packets: Packets, fence: SimFence) -> Gen:
         """Write packets and a FENCE into the page queue: reserve, write, commit steps."""
@@ -157,31 +157,29 @@ class PageQueue:
         self.seq += 1
         seq = self.seq
         self.fences[seq] = fence
-        todo = [*packets, ("fence", (seq,))]
+        todo: Packets = [*packets, (Op.FENCE, FENCE_ADDR, 0, 0, 0, seq)]
         counters = self.dev.mon.counters
         i = 0
         while i < len(todo):
             p = ring.pointers
-            free = p.size_dw - p.occupancy
+            room = min(p.size_dw - p.occupancy, p.size_dw // 2)
             n = 0
             j = i
-            while j < len(todo) and n + (4 if todo[j][0] == "fence" else self._packet_dw(todo[j][0])) <= min(
-                free, p.size_dw // 2
-            ):
-                n += 4 if todo[j][0] == "fence" else self._packet_dw(todo[j][0])
+            while j < len(todo) and n + PACKET_DW[todo[j][0]] <= room:
+                n += PACKET_DW[todo[j][0]]
                 j += 1
             if j == i:
                 yield WaitSignal(self.space)
                 continue
             ring.reserve(writer, n)
             yield Sleep(0)  # reserve, write and commit are separate steps: a lockless ring lets others in
-            for kind, args in todo[i:j]:
-                if kind == "ptepde":
-                    ring.emit_ptepde(writer, *args)
-                elif kind == "copy":
-                    ring.emit_copy(writer, *args)
+            for code, a, b, c, d, count in todo[i:j]:
+                if code is Op.PTEPDE:
+                    ring.emit_ptepde(writer, a, b, c, d, count)
+                elif code is Op.COPY:
+                    ring.emit_copy(writer, a, b, count)
                 else:
-                    ring.emit_fence(writer, 0x1000, args[0])
+                    ring.emit_fence(writer, a, count)
             yield Sleep(0)
             ring.commit(writer)
             occ = ring.pointers.occupancy
@@ -221,27 +219,25 @@ class PageQueue:
         store = self.dev.memory.store
         while True:
             try:
-                p = self.ring.consume()
+                cmd = self.ring.consume_command()
             except RingCorrupt as e:
                 self.hung = True
                 mon.find("ring", self.sim.now, f"{self.engine.name}: {e}")
                 yield WaitSignal(Signal("hung ring"))
                 return
-            if p is None:
+            if cmd is None:
                 yield WaitSignal(self.doorbell)
                 continue
             self.sim.fire(self.space)
-            if p.opcode is Op.PTEPDE:
-                b = p.body
-                args = (b[0] | b[1] << 32, b[2] | b[3] << 32, b[4] | b[5] << 32, b[6] | b[7] << 32, b[8])
-                self.write_ptes(self, *args)
+            code, a, b, c, d, count = cmd
+            if code is Op.PTEPDE:
+                self.write_ptes(self, a, b, c, d, count)
                 yield Sleep(PTE_PACKET_NS)
-            elif p.opcode is Op.COPY:
-                b = p.body
-                store.copy(b[1] | b[2] << 32, b[3] | b[4] << 32, b[0] // PAGE)
-                yield Sleep(COPY_SETUP_NS + b[0] // COPY_BYTES_PER_NS)
-            elif p.opcode is Op.FENCE:
-                f = self.fences.pop(p.body[2], None)
+            elif code is Op.COPY:
+                store.copy(a, b, count // PAGE)
+                yield Sleep(COPY_SETUP_NS + count // COPY_BYTES_PER_NS)
+            elif code is Op.FENCE:
+                f = self.fences.pop(count, None)
                 if f is not None:
                     self.sim.signal(f)
                     if mon.logging:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from vmcore.core.pagetable import Pte
-from vmcore.decisions import MigrationDecision, MigrationRequest
+from vmcore.decisions import HintRequest, MigrationRequest
 from vmcore.engine.gpu.device import Device
 from vmcore.engine.gpu.ttm import Ttm
 from vmcore.engine.gpu.vm_pt import SILENT_FLAGS, PageTables
@@ -148,9 +148,7 @@ class Svm:
             tuple((x.name, x.hive) for x in proc.gpus),
             vm.retry_faults,
         )
-        dec = dev.policies.decide("vmcore_migration", MigrationDecision, request=req) or MigrationDecision(
-            f"{vm.gpu.name}.vram" if vm.gpu.name in r.access else g.place.where()
-        )
+        dec = dev.policies.migration(req)
         if dec.target != g.place.where():
             if dec.in_fault_handler:
                 yield from self.migrate(
@@ -303,7 +301,7 @@ class Svm:
 
     def migrate_hint(self, proc: Process, va: int, size: int, target: str) -> Gen:
         self.dev.where(target)
-        silent = bool(self.dev.policies.policies["migration"].args.get("silent_retry", False))
+        silent = self.dev.policies.hint_silent_retry(HintRequest(proc.name, va, size, target))
         end = va + size
         a = va
         while a < end:

@@ -60,12 +60,7 @@ class Ttm:
         dev = self.dev
         mode = AllocMode.WAIT
         if fault_path:
-            mode = (
-                dev.policies.decide(
-                    "vmcore_alloc_mode", AllocMode, request=AllocRequest(gpu.name, purpose, size, process)
-                )
-                or AllocMode.NO_WAIT
-            )
+            mode = dev.policies.alloc_mode(AllocRequest(gpu.name, purpose, size, process))
         if (
             domain is Domain.VRAM
             and mode is AllocMode.RESERVE
@@ -87,9 +82,7 @@ class Ttm:
             if not cands:
                 return None
             snap = [c for c, _ in cands]
-            order = dev.policies.decide("vmcore_evict_order", list, candidates=snap)
-            if order is None:
-                order = sorted(snap, key=lambda c: (c.lru, c.created))
+            order = dev.policies.evict_order(snap)
             by_name = {c.name: obj for c, obj in cands}
             progressed = False
             for cand in order:

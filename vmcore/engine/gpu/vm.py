@@ -45,10 +45,7 @@ class VmManager:
         """``amdgpu_vm_init``: the root PD (as the root_pd policy says) and two entities."""
         dev = self.dev
         name = proc.name
-        mode = (
-            dev.policies.decide("vmcore_root_pd", RootPdMode, gpu=gpu.name, process=name)
-            or RootPdMode.MOVABLE
-        )
+        mode = dev.policies.root_pd(gpu.name, name)
         place = yield from self.ttm.alloc(
             gpu, Domain.VRAM, PAGE, contiguous=True, fault_path=False, purpose="pt", process=name
         )
@@ -272,10 +269,7 @@ class VmManager:
             return False
         if bo.pt_of is not None and bo.pt_handle:
             vm = bo.pt_of
-            move = (
-                dev.policies.decide("vmcore_pt_move", PtMove, gpu=vm.gpu.name, process=vm.process.name)
-                or PtMove.MIGRATE
-            )
+            move = dev.policies.pt_move(vm.gpu.name, vm.process.name)
             if move is PtMove.REALLOCATE:
                 info = vm.pt.info(bo.pt_handle)
                 if info.nchildren:

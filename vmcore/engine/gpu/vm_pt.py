@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Generator
 from typing import Any
 
-from vmcore.core import FenceKind, NodeKind
+from vmcore.core import FenceKind, NodeKind, Op
 from vmcore.core.pagetable import ENTRIES_PER_PT, Invalidate, Level, Pte
 from vmcore.decisions import UpdatePath, UpdateRequest
 from vmcore.engine.gpu.device import Device
@@ -152,14 +152,14 @@ class PageTables:
             off = first * PAGE
             for addr, nbytes in place.runs(off, cnt * PAGE):
                 n = nbytes // PAGE
-                pkts.append(("ptepde", (pe, flags | int(Pte.VALID), addr, PAGE, n)))
+                pkts.append((Op.PTEPDE, pe, flags | int(Pte.VALID), addr, PAGE, n))
                 pe += n * 8
         return pkts
 
     def fill_packets(self, vm: Vm, va: int, npages: int, value: int, incr: int = 0) -> Packets:
         """PTEPDE packets writing ``value`` into every existing PTE of the range."""
         return [
-            ("ptepde", (pe, value, 0, incr, cnt)) for pe, _, cnt in self._ptb_chunks(vm, va, npages, False)
+            (Op.PTEPDE, pe, value, 0, incr, cnt) for pe, _, cnt in self._ptb_chunks(vm, va, npages, False)
         ]
 
     # -- submission ----------------------------------------------------------------------
@@ -174,11 +174,7 @@ class PageTables:
     ) -> Gen:
         """Submit a page-table update on the path the update policy picks; returns its fence (or None)."""
         dev = self.dev
-        path = dev.policies.decide(
-            "vmcore_update_path",
-            UpdatePath,
-            request=UpdateRequest(vm.gpu.name, vm.process.name, fault_path, kind),
-        ) or (UpdatePath.IMMEDIATE if fault_path else UpdatePath.DELAYED)
+        path = dev.policies.update_path(UpdateRequest(vm.gpu.name, vm.process.name, fault_path, kind))
         deps = list(deps or [])
         if not packets:
             return None
@@ -187,8 +183,8 @@ class PageTables:
         if path is UpdatePath.CPU:
             for f in vm.resv.fences(Usage.KERNEL):
                 yield WaitFence(f)
-            for _, args in packets:
-                self.write_ptes(pq, *args)
+            for _, pe, flags, addr, incr, count in packets:
+                self.write_ptes(pq, pe, flags, addr, incr, count)
             return None
         entity = None
         if path is not UpdatePath.DIRECT:

@@ -28,7 +28,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from vmcore.decisions import MigrationDecision, MigrationRequest
+from vmcore.decisions import HintRequest, MigrationDecision, MigrationRequest
 from vmcore.hookspecs import hookimpl
 from vmcore.policies import Policy, PolicyError
 from vmcore.policies.migration import best_restore_location
@@ -89,6 +89,10 @@ class NoPingPong(Policy):
     @hookimpl
     def vmcore_run_started(self, scenario: str) -> None:
         self.history.clear()
+
+    @hookimpl
+    def vmcore_hint_silent_retry(self, request: HintRequest) -> bool:
+        return bool(self.args["silent_retry"])
 
     @hookimpl
     def vmcore_migration(self, request: MigrationRequest) -> MigrationDecision:

@@ -1,0 +1,133 @@
+"""Decoded consumption and the one-call pass of a kernel job through an idle ring."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from vmcore.core import Op, Ring, RingMode, packet_dw
+from vmcore.core.ring import Command
+from vmcore.errors import InvalidArgument, Misaligned
+
+LOCKED, LOCKLESS = RingMode.LOCKED, RingMode.LOCKLESS
+
+
+def dwords(cmds: list[Command]) -> int:
+    return sum(packet_dw(c[0]) for c in cmds) + packet_dw(Op.FENCE)
+
+
+def step_by_step(r: Ring, mode: RingMode, writer: int, cmds: list[Command], fence_addr: int, seq: int) -> int:
+    """What the scheduler thread and the SDMA engine do with one job: the reference."""
+    if mode is LOCKED:
+        r.lock(writer)
+    r.reserve(writer, dwords(cmds))
+    for code, a, b, c, d, count in cmds:
+        if code is Op.PTEPDE:
+            r.emit_ptepde(writer, a, b, c, d, count)
+        else:
+            r.emit_copy(writer, a, b, count)
+    r.emit_fence(writer, fence_addr, seq)
+    r.commit(writer)
+    occ = r.pointers.occupancy
+    if mode is LOCKED:
+        r.unlock(writer)
+    while r.consume() is not None:
+        pass
+    return occ
+
+
+def test_consume_command_decodes_every_packet_type() -> None:
+    r = Ring(256, LOCKLESS)
+    r.reserve(1, packet_dw(Op.PTEPDE) + packet_dw(Op.COPY) + packet_dw(Op.FENCE) + packet_dw(Op.WRITE, 3))
+    r.emit_ptepde(1, 0x1_0000_0008, 0x61, 0x2_0000_3000, 4096, 77)
+    r.emit_copy(1, 0x5000_1000, 0x7000_2000, 8192)
+    r.emit_fence(1, 0x1000, 9)
+    r.emit_write(1, 0x40, [1, 2, 3])
+    r.commit(1)
+    assert r.consume_command() == (Op.PTEPDE, 0x1_0000_0008, 0x61, 0x2_0000_3000, 4096, 77)
+    assert r.consume_command() == (Op.COPY, 0x5000_1000, 0x7000_2000, 0, 0, 8192)
+    assert r.consume_command() == (Op.FENCE, 0x1000, 0, 0, 0, 9)
+    assert r.consume_command() == (Op.WRITE, 0x40, 0, 0, 0, 3)
+    assert r.consume_command() is None
+
+
+COMMAND = st.one_of(
+    st.tuples(
+        st.just(Op.PTEPDE),
+        st.integers(0, 1 << 40).map(lambda x: x * 8),
+        st.integers(0, (1 << 64) - 1),
+        st.integers(0, (1 << 48) - 1),
+        st.sampled_from([0, 4096, 8]),
+        st.integers(1, 512),
+    ),
+    st.tuples(
+        st.just(Op.COPY),
+        st.integers(0, 1 << 50),
+        st.integers(0, 1 << 50),
+        st.just(0),
+        st.just(0),
+        st.integers(1, (1 << 32) - 1),
+    ),
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    mode=st.sampled_from([LOCKED, LOCKLESS]),
+    jobs=st.lists(st.lists(COMMAND, min_size=1, max_size=4), min_size=1, max_size=12),
+    race=st.lists(st.integers(1, 3), min_size=2, max_size=3, unique=True),
+)
+def test_a_pass_leaves_the_ring_exactly_as_the_steps_do(
+    mode: RingMode, jobs: list[list[Command]], race: list[int]
+) -> None:
+    """Same pointers, same occupancy, and the same buffer: a lockless race afterwards
+    damages both rings the same way (its parse reads what earlier jobs left behind)."""
+    a, b = Ring(64, mode), Ring(64, mode)
+    for seq, job in enumerate(jobs):
+        got = a.pass_through(1, job, 0x1000, seq)
+        if got is None:  # too big for half the ring: the scheduler writes it in steps
+            assert dwords(job) > 32
+            continue
+        assert got == step_by_step(b, mode, 1, job, 0x1000, seq)
+        assert a.pointers == b.pointers
+    if mode is LOCKLESS:
+        for r in (a, b):  # writers reserve from the same wptr and overwrite each other
+            for w in race:
+                r.reserve(w, 10 + 2 * w)
+            for w in race:
+                r.emit_ptepde(w, 8 * w, w, w, 4096, w)
+                r.commit(w)
+        assert a.check() == b.check()
+        assert a.check() is not None
+        assert a.pointers == b.pointers
+
+
+def test_pass_refuses_a_busy_ring_and_takes_the_lock_only_while_it_runs() -> None:
+    r = Ring(64, LOCKED)
+    job: list[Command] = [(Op.COPY, 0x1000, 0x2000, 0, 0, 4096)]
+    r.lock(2)
+    assert r.pass_through(1, job, 0x1000, 1) is None  # the lock is held by another writer
+    r.reserve(2, 4)
+    r.commit(2)
+    r.unlock(2)
+    assert r.pass_through(1, job, 0x1000, 1) is None  # committed, not yet consumed
+    while r.consume() is not None:
+        pass
+    assert r.pass_through(1, job, 0x1000, 1) == 10
+    assert r.pointers.lock_owner == 0 and r.pointers.occupancy == 0
+
+
+def test_pass_refuses_bad_commands() -> None:
+    r = Ring(64, LOCKLESS)
+    with pytest.raises(InvalidArgument, match="not PTEPDE or COPY"):
+        r.pass_through(1, [(Op.FENCE, 0, 0, 0, 0, 1)], 0x1000, 1)
+    with pytest.raises(Misaligned):
+        r.pass_through(1, [(Op.PTEPDE, 0x1004, 0, 0, 4096, 1)], 0x1000, 1)
+    with pytest.raises(InvalidArgument):
+        r.pass_through(1, [(Op.COPY, 0, 0, 0, 0, 0)], 0x1000, 1)
+    with pytest.raises(InvalidArgument):
+        r.pass_through(0, [], 0x1000, 1)
+    with pytest.raises(InvalidArgument):
+        r.pass_through(1, [(Op.COPY, -1, 0, 0, 0, 1)], 0x1000, 1)
+    assert r.pointers.occupancy == 0 and r.check() is None
