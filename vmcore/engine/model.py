@@ -19,6 +19,7 @@ from vmcore.engine.sim import Signal
 if TYPE_CHECKING:
     from vmcore.engine.gpu.ih import IhRing
     from vmcore.engine.gpu.ring import Entity, PageQueue
+    from vmcore.engine.gpu.ttm import Lru
     from vmcore.engine.sim import Actor, SimFence
 
 PAGE = 4096
@@ -102,6 +103,8 @@ class Gpu:
     """The IH ring and its fault filter (set at start)."""
     pt_at: dict[int, Bo] = field(default_factory=dict)
     """Address -> PD/PT BO of every live page table of this GPU's VMs."""
+    lru: Lru | None = None
+    """TTM's LRU of the eviction candidates in this GPU's VRAM."""
 
     @property
     def sdma(self) -> Engine:
@@ -194,6 +197,10 @@ class Bo:
     """Page-table BOs: the VM and the handle in its page table."""
     pt_handle: int = 0
     pt_level: int = 0
+    order: int = 0
+    """When it was registered with TTM, among everything TTM knows (ties in LRU order)."""
+    lru_home: Lru | None = None
+    """The LRU of eviction candidates it is on, if any (``Ttm.placed`` keeps it true)."""
 
 
 @dataclass(eq=False)
@@ -208,6 +215,8 @@ class Granule:
     migrating: bool = False
     lru: int = 0
     uses: int = 0
+    order: int = 0
+    lru_home: Lru | None = None
 
     @property
     def npages(self) -> int:

@@ -48,14 +48,13 @@ class System:
         self.mon = monitor
         self.dev = dev = Device(sim, policies, monitor)
         self.bos: dict[str, Bo] = {}
-        self.ttm = Ttm(dev, self.bos, {})
+        self.ttm = Ttm(dev)
         self.pts = PageTables(dev, self.ttm, self.bos)
         self.vms = VmManager(dev, self.ttm, self.pts, self.bos)
         self.svm = Svm(dev, self.ttm, self.pts)
         self.faults = FaultHandler(dev, self.pts, self.vms, self.svm)
         self.job_room = Jobs(dev, self.ttm, self.vms, self.faults)
         self.procs = Processes(dev, self.vms, self.faults, self.job_room)
-        self.ttm.processes = self.procs.processes
         # the ops through which lower rooms call up (ttm_device_funcs and friends)
         self.ttm.evict_funcs[Bo] = self.vms.evict_bo
         self.ttm.evict_funcs[Granule] = self.svm.evict_granule
@@ -85,6 +84,7 @@ class System:
             raise ScenarioError(f"GPU {name!r} is defined twice")
         gpu = Gpu(name, vram, gtt, index=len(gpus), hive=name)
         self.dev.memory.add_gpu(gpu)
+        self.ttm.add_gpu(gpu)
         for ename, kind, retry, locked in engines:
             gpu.engines[ename] = Engine(ename, EngineKind(kind), gpu, retry=retry, locked=locked)
         if not any(e.kind is EngineKind.SDMA for e in gpu.engines.values()):

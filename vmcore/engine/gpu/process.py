@@ -96,11 +96,13 @@ class Processes:
                         bo.place.pool.unpin(h)
                 memory.free(bo.place, f"teardown of {proc.name}")
                 bo.place = None
+                self.vms.ttm.placed(bo)
             self.vms.bos.pop(bo.name, None)
         for r in proc.ranges:
             for g in r.granules:
                 if g.place.blocks:
                     memory.free(g.place, f"teardown of {proc.name}")
+                    self.vms.ttm.placed(g)
         self.dev.log("kfd", "teardown", f"{proc.name} released")
         proc.released = True
 

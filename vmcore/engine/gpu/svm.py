@@ -98,7 +98,9 @@ class Svm:
             else:
                 place = self.dev.memory.sysmem.alloc(n)
             g = Granule(r, len(r.granules), va, n, place)
+            self.ttm.register(g)
             self.ttm.touch(g)
+            self.ttm.placed(g)
             r.granules.append(g)
             va = end
         proc.ranges.append(r)
@@ -214,6 +216,7 @@ class Svm:
             yield WaitFence(copy)
             old = g.place
             g.place = new
+            self.ttm.placed(g)
             dev.memory.free(old, f"migration of {proc.name} {g.va:#x} ({cause})", granule_scope(g))
             if silent:
                 yield from self.invalidate_granule(proc, g, 0)
@@ -322,6 +325,7 @@ class Svm:
                 if g.va < end and va < g.va + g.size:
                     yield from self.invalidate_granule(proc, g, 0)
                     dev.memory.free(g.place, f"munmap of {proc.name} {g.va:#x}", granule_scope(g))
+                    self.ttm.placed(g)
                 else:
                     keep.append(g)
             if len(keep) == len(r.granules):

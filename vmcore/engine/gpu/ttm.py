@@ -1,49 +1,145 @@
-"""TTM: allocation modes, eviction candidates and the eviction loop.
+"""TTM: allocation modes, the LRU of eviction candidates, and the eviction loop.
 
 Models ``ttm_bo_alloc_resource`` / ``ttm_bo_evict_alloc`` (drivers/gpu/drm/ttm/ttm_bo.c):
-an allocation that does not fit evicts victims in the ``evict`` family's order (LRU by
-default, ``ttm_lru_walk_for_evict``) and, unless the allocation may not wait
-(``no_wait_gpu``), waits for their fences.  A victim is moved by the room that owns it,
-through the op registered for its kind (``evict_funcs``), as TTM calls the driver back
-through ``ttm_device_funcs``.
+an allocation that does not fit evicts victims in the ``evict`` family's order and,
+unless it may not wait (``no_wait_gpu``), waits for their fences.  Each GPU's VRAM has
+an LRU of the objects that may be evicted from it (``ttm_resource_manager.lru``): user
+BOs that are not pinned, leaf page tables, a movable root PD, SVM granules.  A use moves
+an object to the tail (``ttm_bo_move_to_lru_tail``) and the default ``lru`` order walks
+from the head with a cursor (``ttm_lru_walk_for_evict``), so an eviction neither
+rebuilds nor sorts anything.  A victim is moved by the room that owns it, through the op
+registered for its type (``evict_funcs``), as TTM calls the driver back through
+``ttm_device_funcs``.
 
-Invariants: an object is tried at most once per allocation; an allocation that made no
-progress in a whole pass over the candidates fails.
+Invariants: an object is on the LRU of GPU g exactly when it is an evictable kind and
+its memory is in g's VRAM (``placed`` is called after every change of placement); LRU
+keys are unique and grow with every use; within one allocation an object is tried at
+most once, and an allocation that made no progress in a whole walk fails.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Iterator
 from typing import Any
+
+from sortedcontainers import SortedDict
 
 from vmcore.core.pagetable import Level
 from vmcore.decisions import AllocMode, AllocRequest, EvictCandidate, RootPdMode
 from vmcore.engine.gpu.device import Device
 from vmcore.engine.gpu.memory import pool_alloc
-from vmcore.engine.model import Bo, Domain, Gpu, Granule, Placement, Process
+from vmcore.engine.model import Bo, Domain, Gpu, Granule, Placement
 
 Gen = Generator[Any, Any, Any]
 EvictFunc = Callable[[Any, bool, str], Gen]
 """An eviction op: (victim, fault_path, why) -> generator returning success."""
+Victim = Bo | Granule
+
+_ORDER_BITS = 32
+
+
+class Lru:
+    """The eviction candidates in one GPU's VRAM, least recently used first.
+
+    Keyed by ``lru << 32 | order``: the use counter, then registration order for the
+    objects never used (root PDs), which is the order the whole-list policies see."""
+
+    __slots__ = ("_d",)
+
+    def __init__(self) -> None:
+        self._d: SortedDict[int, Victim] = SortedDict()
+
+    @staticmethod
+    def key(obj: Victim) -> int:
+        return obj.lru << _ORDER_BITS | obj.order
+
+    def add(self, obj: Victim) -> None:
+        self._d[self.key(obj)] = obj
+        obj.lru_home = self
+
+    def remove(self, obj: Victim) -> None:
+        del self._d[self.key(obj)]
+        obj.lru_home = None
+
+    def after(self, cursor: int) -> tuple[int, Victim] | None:
+        """The first entry whose key is above ``cursor`` (-1: the head), or None."""
+        d = self._d
+        i = d.bisect_right(cursor)
+        if i >= len(d):
+            return None
+        return d.peekitem(i)
+
+    def __iter__(self) -> Iterator[Victim]:
+        return iter(self._d.values())
+
+    def __len__(self) -> int:
+        return len(self._d)
+
+
+def _evictable_kind(obj: Victim) -> bool:
+    """Could TTM ever evict it (leaving placement aside)?"""
+    if isinstance(obj, Granule):
+        return True
+    if obj.pinned:
+        return False
+    if obj.pt_of is None:
+        return True
+    if obj.pt_handle == 0:
+        return obj.pt_of.root_mode is RootPdMode.MOVABLE  # decided once, when the VM was made
+    return obj.pt_level == int(Level.PTB)  # directories move with their children
 
 
 class Ttm:
-    """The device's TTM: the LRU counter, allocation with eviction, and victim dispatch."""
+    """The device's TTM: the use counter, the LRUs, allocation with eviction, victim dispatch."""
 
-    def __init__(self, dev: Device, bos: dict[str, Bo], processes: dict[str, Process]) -> None:
+    def __init__(self, dev: Device) -> None:
         self.dev = dev
-        self.bos = bos
-        self.processes = processes
         self._lru = 0
+        self._order = 0
         self.evict_funcs: dict[type, EvictFunc] = {}
         """Victim type -> the op that moves it out of VRAM (wired by the device)."""
 
-    def touch(self, obj: Bo | Granule) -> None:
+    def add_gpu(self, gpu: Gpu) -> None:
+        gpu.lru = Lru()
+
+    # -- the LRU ---------------------------------------------------------------------
+    def register(self, obj: Victim) -> None:
+        """A new BO, page table or granule: its place among everything TTM knows."""
+        self._order += 1
+        obj.order = self._order
+
+    def touch(self, obj: Victim) -> None:
         """``ttm_bo_move_to_lru_tail``: ``obj`` was just used."""
+        home = obj.lru_home
+        if home is not None:
+            home.remove(obj)
         self._lru += 1
         obj.lru = self._lru
         obj.uses += 1
+        if home is not None:
+            home.add(obj)
 
+    def placed(self, obj: Victim) -> None:
+        """``obj``'s memory changed (allocated, moved, freed): put it on the LRU of the
+        VRAM it is in now, if it is an evictable kind, and off any other."""
+        place = obj.place
+        want = None
+        if (
+            place is not None
+            and place.domain is Domain.VRAM
+            and place.blocks
+            and place.gpu is not None
+            and place.pool is not place.gpu.pt_reserve
+            and _evictable_kind(obj)
+        ):
+            want = place.gpu.lru
+        if obj.lru_home is not want:
+            if obj.lru_home is not None:
+                obj.lru_home.remove(obj)
+            if want is not None:
+                want.add(obj)
+
+    # -- allocation ------------------------------------------------------------------
     def alloc(
         self,
         gpu: Gpu,
@@ -76,68 +172,87 @@ class Ttm:
         place = dev.memory.try_alloc(gpu, domain, size, contiguous)
         if place is not None or domain is not Domain.VRAM or mode is AllocMode.FAIL:
             return place
+        why = f"allocation of {size} bytes for {purpose}"
+        walk = self._walk_ordered if dev.policies.custom_evict_order else self._walk_lru
         tried: set[int] = set()
         while True:
-            cands = self._evict_candidates(gpu, exclude, tried)
-            if not cands:
-                return None
-            snap = [c for c, _ in cands]
-            order = dev.policies.evict_order(snap)
-            by_name = {c.name: obj for c, obj in cands}
             progressed = False
-            for cand in order:
-                obj = by_name.get(cand.name)
-                if obj is None or id(obj) in tried:
-                    continue
+            for obj, busy in walk(gpu, exclude, tried):
                 tried.add(id(obj))
-                if mode is AllocMode.NO_WAIT and cand.busy:
+                if mode is AllocMode.NO_WAIT and busy:
                     continue
-                ok = yield from self.evict(
-                    obj, fault_path=fault_path, why=f"allocation of {size} bytes for {purpose}"
-                )
+                ok = yield from self.evict(obj, fault_path=fault_path, why=why)
                 progressed = True
                 place = dev.memory.try_alloc(gpu, domain, size, contiguous)
                 if place is not None:
                     return place
                 if ok:
-                    break  # the set of candidates changed: ask again
+                    break  # the set of candidates changed: walk again from the head
             if not progressed:
                 return None
 
-    def _evict_candidates(
+    @staticmethod
+    def _candidate(obj: Victim, gpu: Gpu, exclude: tuple[object, ...]) -> tuple[bool, bool]:
+        """(may it be evicted for this allocation, is it busy)."""
+        place = obj.place
+        if place is None or place.domain is not Domain.VRAM or place.gpu is not gpu or obj in exclude:
+            return False, False
+        if isinstance(obj, Granule):
+            return not obj.migrating, False
+        busy = not obj.resv.idle()
+        if obj.pt_of is not None and obj.pt_handle == 0 and busy:
+            return False, False  # amdgpu_vm_evictable: never a busy root PD
+        return True, busy
+
+    def _walk_lru(
         self, gpu: Gpu, exclude: tuple[object, ...], tried: set[int]
-    ) -> list[tuple[EvictCandidate, object]]:
-        out: list[tuple[EvictCandidate, object]] = []
-        for bo in self.bos.values():
-            if bo.place is None or bo.place.domain is not Domain.VRAM or bo.place.gpu is not gpu:
+    ) -> Iterator[tuple[Victim, bool]]:
+        """The default order: the LRU from its head, with a cursor that survives the
+        evictions made meanwhile (``ttm_lru_walk_for_evict``)."""
+        lru = gpu.lru
+        assert lru is not None
+        cursor = -1
+        while (got := lru.after(cursor)) is not None:
+            cursor, obj = got
+            if id(obj) in tried:
                 continue
-            if bo.pinned or bo in exclude or id(bo) in tried or bo.place.pool is gpu.pt_reserve:
+            ok, busy = self._candidate(obj, gpu, exclude)
+            if ok:
+                yield obj, busy
+
+    def _walk_ordered(
+        self, gpu: Gpu, exclude: tuple[object, ...], tried: set[int]
+    ) -> Iterator[tuple[Victim, bool]]:
+        """The active evict policy orders every candidate (one question per walk)."""
+        lru = gpu.lru
+        assert lru is not None
+        bos = sorted((o for o in lru if isinstance(o, Bo)), key=lambda o: o.order)
+        granules = sorted(
+            (o for o in lru if isinstance(o, Granule)), key=lambda g: (g.range.process.pasid, g.order)
+        )
+        ordered: list[Victim] = [*bos, *granules]
+        cands: list[EvictCandidate] = []
+        by_name: dict[str, tuple[Victim, bool]] = {}
+        for obj in ordered:
+            if id(obj) in tried:
                 continue
-            kind = "bo"
-            if bo.pt_of is not None:
-                kind = "root_pd" if bo.pt_handle == 0 else "pt"
-                if kind == "root_pd":
-                    mode = bo.pt_of.root_mode  # decided once, when the VM was created
-                    if mode is not RootPdMode.MOVABLE or not bo.resv.idle():
-                        continue
-                elif bo.pt_level != int(Level.PTB):
-                    continue  # directories move with their children; leaf tables are the victims
-            out.append(
-                (EvictCandidate(bo.name, kind, bo.size, bo.lru, bo.uses, bo.created, not bo.resv.idle()), bo)
-            )
-        for proc in self.processes.values():
-            for r in proc.ranges:
-                for g in r.granules:
-                    if (
-                        g.place.domain is Domain.VRAM
-                        and g.place.gpu is gpu
-                        and not g.migrating
-                        and g not in exclude
-                        and id(g) not in tried
-                    ):
-                        name = f"{proc.name}:{g.va:#x}"
-                        out.append((EvictCandidate(name, "range", g.size, g.lru, g.uses, 0, False), g))
-        return out
+            ok, busy = self._candidate(obj, gpu, exclude)
+            if not ok:
+                continue
+            if isinstance(obj, Granule):
+                name = f"{obj.range.process.name}:{obj.va:#x}"
+                cands.append(EvictCandidate(name, "range", obj.size, obj.lru, obj.uses, 0, False))
+            else:
+                kind = "bo" if obj.pt_of is None else "root_pd" if obj.pt_handle == 0 else "pt"
+                name = obj.name
+                cands.append(EvictCandidate(name, kind, obj.size, obj.lru, obj.uses, obj.created, busy))
+            by_name[name] = (obj, busy)
+        if not cands:
+            return
+        for cand in self.dev.policies.evict_order(cands):
+            got = by_name.get(cand.name)
+            if got is not None and id(got[0]) not in tried:
+                yield got
 
     def evict(self, obj: object, *, fault_path: bool, why: str) -> Gen:
         """Move ``obj`` out of VRAM through the op of its kind; returns success."""

@@ -90,6 +90,8 @@ class VmManager:
         vm.delayed = pq.add_entity(f"{name}@{gpu.name} delayed")
         gpu.pt_at[place.address_of(0)] = root
         self.bos[root.name] = root
+        self.ttm.register(root)
+        self.ttm.placed(root)
         proc.vms[gpu.name] = vm
         dev.log(
             "app",
@@ -124,6 +126,7 @@ class VmManager:
         root.resv.add(copy, Usage.KERNEL)
         yield WaitFence(copy)
         root.place = new
+        self.ttm.placed(root)
         vm.gpu.pt_at.pop(old.address_of(0), None)
         vm.gpu.pt_at[new.address_of(0)] = root
         vm.pt.move(vm.pt.root, new.address_of(0))
@@ -150,6 +153,7 @@ class VmManager:
             vm.pt.close()  # the PTEs go before the memory they point to
             dev.memory.free(vm.root.place, f"teardown of {vm.process.name}")
             vm.root.place = None
+            self.ttm.placed(vm.root)
         else:
             vm.pt.close()
         pq = vm.gpu.pq
@@ -193,7 +197,9 @@ class VmManager:
         if pinned and place is not None and place.pool is not None:
             for h, _, _ in place.blocks:
                 place.pool.pin(h)
+        self.ttm.register(bo)
         self.ttm.touch(bo)
+        self.ttm.placed(bo)
         self.bos[name] = bo
         owner.bos.append(bo)
         dev.log(
@@ -290,6 +296,7 @@ class VmManager:
         bo.resv.add(copy, Usage.KERNEL)
         yield WaitFence(copy)
         bo.place = dst
+        self.ttm.placed(bo)
         if bo.pt_of is not None:
             vm = bo.pt_of
             del vm.gpu.pt_at[old.address_of(0)]

@@ -108,7 +108,9 @@ class PageTables:
                 created=dev.sim.now,
             )
             bo.pt_of, bo.pt_handle, bo.pt_level = vm, h, int(level)
+            self.ttm.register(bo)
             self.ttm.touch(bo)
+            self.ttm.placed(bo)
             vm.pt_bos[h] = bo
             vm.gpu.pt_at[addr] = bo
             self.bos[bo.name] = bo
@@ -123,6 +125,7 @@ class PageTables:
         self.bos.pop(bo.name, None)
         self.dev.memory.free(bo.place, f"freeing page table {bo.name}")
         bo.place = None
+        self.ttm.placed(bo)
 
     # -- packets -----------------------------------------------------------------------
     def _ptb_chunks(self, vm: Vm, va: int, npages: int, need: bool) -> list[tuple[int, int, int]]:

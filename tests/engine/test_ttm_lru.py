@@ -1,0 +1,110 @@
+"""TTM's LRUs hold exactly the evictable objects in each GPU's VRAM, in use order.
+
+Every run of the reference corpus is checked when it ends (before the device closes),
+and the oversubscribed workload after every step, against the set recomputed from
+scratch as the eviction loop once did on every eviction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.engine import golden
+from vmcore.core import Level
+from vmcore.decisions import RootPdMode
+from vmcore.engine.gpu.ttm import Lru
+from vmcore.engine.model import Bo, Domain, Granule
+from vmcore.engine.system import System
+
+
+def expected(system: System) -> dict[str, list[Bo | Granule]]:
+    out: dict[str, list[Bo | Granule]] = {g: [] for g in system.gpus}
+    objs: list[Bo | Granule] = list(system.bos.values())
+    for proc in system.processes.values():
+        for vm in proc.vms.values():
+            objs += [vm.root, *vm.pt_bos.values()]
+        objs += [g for r in proc.ranges for g in r.granules]
+    seen: set[int] = set()
+    for o in objs:
+        if id(o) in seen:
+            continue
+        seen.add(id(o))
+        p = o.place
+        if p is None or p.domain is not Domain.VRAM or not p.blocks or p.gpu is None:
+            continue
+        if p.pool is p.gpu.pt_reserve:
+            continue
+        if isinstance(o, Bo):
+            if o.pinned:
+                continue
+            if o.pt_of is not None:
+                if o.pt_handle == 0 and o.pt_of.root_mode is not RootPdMode.MOVABLE:
+                    continue
+                if o.pt_handle and o.pt_level != int(Level.PTB):
+                    continue
+        out[p.gpu.name].append(o)
+    for v in out.values():
+        v.sort(key=lambda o: (o.lru, o.order))
+    return out
+
+
+def check(system: System) -> None:
+    want = expected(system)
+    for name, gpu in system.gpus.items():
+        assert isinstance(gpu.lru, Lru)
+        got = list(gpu.lru)
+        assert [id(o) for o in got] == [id(o) for o in want[name]], name
+        assert all(o.lru_home is gpu.lru for o in got)
+
+
+@pytest.fixture
+def checked(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
+    """Check every System's LRUs when its run ends."""
+    runs: list[int] = []
+    close = System.close
+
+    def checking_close(self: System) -> None:
+        check(self)
+        runs.append(1)
+        close(self)
+
+    monkeypatch.setattr(System, "close", checking_close)
+    yield runs
+
+
+def test_the_lrus_match_the_evictable_objects_at_the_end_of_every_reference_run(checked: list[int]) -> None:
+    golden.record()
+    assert len(checked) >= 1000
+
+
+def test_the_lrus_match_after_every_step_of_an_oversubscribed_stream(monkeypatch: pytest.MonkeyPatch) -> None:
+    from vmcore.dsl.compiler import Compiler
+    from vmcore.engine.sim import Sim
+    from vmcore.plugins import plugin_manager
+
+    pm = plugin_manager(entry_points=False)
+    text = golden.WORKLOADS["two processes and BOs under pressure"]
+    item = Compiler(pm).compile_text(text, "<w>")[0]
+    systems: list[System] = []
+    init = System.__init__
+
+    def keep(self: System, *a: object, **k: object) -> None:
+        init(self, *a, **k)  # type: ignore[arg-type]
+        systems.append(self)
+
+    monkeypatch.setattr(System, "__init__", keep)
+    step = Sim._step
+    steps = [0]
+
+    def checked_step(self: Sim, actor: object, value: object) -> None:
+        step(self, actor, value)  # type: ignore[arg-type]
+        if systems and systems[-1].started:
+            check(systems[-1])
+            steps[0] += 1
+
+    monkeypatch.setattr(Sim, "_step", checked_step)
+    r = item.build(pm).run()
+    assert r.passed, r.summary()
+    assert r.metrics["evictions"] >= 20 and steps[0] > 900
