@@ -177,6 +177,7 @@ class Sim:
         self.idle_waiters: list[Actor] = []
         self.on_wait: list[Callable[[Actor, SimFence], None]] = []
         self.on_deadlock: list[Callable[[list[str]], None]] = []
+        self._until: int | None = None
 
     def close(self) -> None:
         self.fences.close()
@@ -335,6 +336,13 @@ class Sim:
 
     def run(self, until: int | None = None, stop: Callable[[], bool] | None = None) -> None:
         """Run until nothing is runnable, simulated time ``until``, or ``stop()`` holds."""
+        self._until = until
+        try:
+            self._run(until, stop)
+        finally:
+            self._until = None
+
+    def _run(self, until: int | None, stop: Callable[[], bool] | None) -> None:
         while True:
             if stop is not None and stop():
                 return
@@ -383,6 +391,41 @@ class Sim:
     def _stale(entry: tuple[int, int, Actor, Any]) -> bool:
         v = entry[3]
         return isinstance(v, _Timeout) and (v.wait_id != entry[2].wait_id or entry[2].done)
+
+    def alone(self, ns: int, steps: int) -> bool:
+        """May the running actor go on alone for ``ns`` of simulated time, doing within
+        its own step what ``steps`` more steps would have done?
+
+        Yes when no other actor is ready, nothing is due until then (``now + ns``
+        included: an actor due at the same instant would run first), and neither the
+        time budget, the event budget nor ``run(until=...)`` would stop the run on the
+        way: no scheduler could have chosen anything meanwhile.  An actor that goes on
+        counts the steps with :meth:`stood_for` (budgets and PCT, which spreads its
+        change points over the steps, see the same run) and moves the clock with
+        :meth:`elapse`."""
+        t = self.now + ns
+        if self._ready or (self._heap and self._heap[0][0] <= t):
+            return False
+        if t > self.max_time or self.events + steps > self.max_events:
+            return False
+        return self._until is None or t <= self._until
+
+    def stood_for(self, steps: int) -> None:
+        """Count steps the running actor did within its own (see :meth:`alone`)."""
+        self.events += steps
+
+    def elapse(self, ns: int) -> None:
+        """Move the clock on for the running actor, within what :meth:`alone` granted."""
+        self.now += ns
+
+    def advance(self, ns: int) -> bool:
+        """``Sleep(ns)`` without leaving the running actor, when :meth:`alone` allows it:
+        ``if not sim.advance(ns): yield Sleep(ns)`` runs exactly as the sleep would."""
+        if ns <= 0 or not self.alone(ns, 1):
+            return False
+        self.events += 1
+        self.now += ns
+        return True
 
     def quiet_until(self, t: int) -> bool:
         """Is no other actor due to run before time ``t``?  (Stale timeouts make it

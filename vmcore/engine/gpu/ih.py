@@ -28,7 +28,7 @@ from vmcore.engine.gpu.vm import VmManager
 from vmcore.engine.gpu.vm_pt import SILENT_FLAGS, PageTables, bo_flags
 from vmcore.engine.model import PAGE, Gpu, Process, Vm
 from vmcore.engine.monitor import FaultRecord
-from vmcore.engine.sim import Actor, Proc, Signal, Sleep, WaitFence, WaitSignal
+from vmcore.engine.sim import Actor, Proc, Signal, Sleep, WaitSignal
 
 Gen = Generator[Any, Any, Any]
 
@@ -176,7 +176,8 @@ class FaultHandler:
             f = ih.queue.popleft()
             if len(ih.queue) == IH_RING_ENTRIES // 2:
                 sim.fire(ih.space)  # writers blocked on a full ring resume once half of it drained
-            yield Sleep(FAULT_NS)
+            if not sim.advance(FAULT_NS):
+                yield Sleep(FAULT_NS)
             if self._already_mapped(f):
                 self.resolve(f, "mapped")  # another fault on this page or range already fixed it
                 extra = self._fast_forward(ih)
@@ -259,9 +260,7 @@ class FaultHandler:
             return "failed"
         if action is FaultAction.SILENCE:
             pk = self.pts.fill_packets(vm, f.va, 1, SILENT_FLAGS)
-            fence = yield from self.pts.update(vm, pk, fault_path=True, kind="map")
-            if fence is not None:
-                yield WaitFence(fence)
+            yield from self.pts.update(vm, pk, fault_path=True, kind="map", wait=(f.va, 1))
             return "silenced"
         pk = self.pts.map_packets(
             vm,
@@ -270,7 +269,5 @@ class FaultHandler:
             dev.memory.dummy_page,
             int(Pte.READABLE | Pte.WRITEABLE | Pte.SYSTEM | Pte.SNOOPED),
         )
-        fence = yield from self.pts.update(vm, pk, fault_path=True, kind="map")
-        if fence is not None:
-            yield WaitFence(fence)
+        yield from self.pts.update(vm, pk, fault_path=True, kind="map", wait=(f.va, 1))
         return "dummy page"

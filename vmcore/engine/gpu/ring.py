@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
 from vmcore.core import Command, FenceKind, NodeKind, Op, Ring, RingMode, packet_dw
-from vmcore.engine.model import PAGE, Engine, Gpu, Placement
-from vmcore.engine.sim import Proc, Signal, SimFence, Sleep, WaitSignal
+from vmcore.engine.model import PAGE, Engine, Gpu, Placement, Resv, Usage
+from vmcore.engine.sim import Proc, Signal, SimFence, Sleep, WaitFence, WaitSignal
 from vmcore.errors import RingCorrupt
 
 if TYPE_CHECKING:
@@ -47,6 +47,9 @@ PACKET_DW: Final = {op: packet_dw(op) for op in (Op.PTEPDE, Op.COPY, Op.FENCE)}
 """Packet sizes, read once from the core."""
 FENCE_ADDR = 0x1000
 """Where the page queue's FENCE packets write their sequence number."""
+_STEPS_STOOD_FOR = 5
+"""The steps of a kernel job beyond one per packet: three of the scheduler thread
+(reserve, write, commit), the engine's FENCE step, and the submitter's wake-up."""
 
 
 @dataclass(eq=False)
@@ -99,6 +102,10 @@ class PageQueue:
         self.entities.append(self.move_entity)
         self.write_ptes: Callable[[PageQueue, int, int, int, int, int], None] = _unwired
         """The PTE-write sink: the VM room writes PTEs where a PTEPDE packet says."""
+        self._sched_idle = False
+        """The scheduler thread waits for work (and has not been woken since)."""
+        self._exec_idle = False
+        """The SDMA engine waits for the doorbell (and has not been rung since)."""
 
     def start(self) -> None:
         """Spawn the scheduler thread and the SDMA executor."""
@@ -130,11 +137,10 @@ class PageQueue:
     def _wake_scheduler(self, _f: SimFence) -> None:
         self.sim.fire(self.wake)
 
-    def submit_copy(
-        self, src: Placement, dst: Placement, size: int, what: str, deps: list[SimFence] | None = None
-    ) -> SimFence:
-        """A kernel copy through TTM's entity (``amdgpu_copy_buffer``); returns its fence."""
-        fence = self.sim.fence(FenceKind.KERNEL, f"copy {what}", deps=deps)
+    def copy(self, src: Placement, dst: Placement, size: int, what: str, resv: Resv | None = None) -> Gen:
+        """A kernel copy through TTM's entity (``amdgpu_copy_buffer``), waited for; its
+        fence goes on ``resv`` (KERNEL usage) while it runs."""
+        name = f"copy {what}"
         pkts: Packets = []
         done = 0
         while done < size:
@@ -143,8 +149,64 @@ class PageQueue:
             n = min(s_runs[0][1], d_runs[0][1], 1 << 30)
             pkts.append((Op.COPY, s_runs[0][0], d_runs[0][0], 0, 0, n))
             done += n
-        self.push_kernel_job(self.move_entity, KernelJob(fence.name, pkts, list(deps or []), fence))
-        return fence
+        if self.run_now(self.move_entity, pkts, [], name):
+            return
+        fence = self.sim.fence(FenceKind.KERNEL, name)
+        self.push_kernel_job(self.move_entity, KernelJob(name, pkts, [], fence))
+        if resv is not None:
+            resv.add(fence, Usage.KERNEL)
+        yield WaitFence(fence)
+
+    def run_now(self, entity: Entity, packets: Packets, deps: list[SimFence], name: str) -> bool:
+        """Run a kernel job that its submitter is about to wait for at once, within the
+        submitter's step, when nothing else can happen until it is done; returns whether
+        it ran (if not, the caller submits it and waits).
+
+        "Nothing else" means: the scheduler thread and the SDMA engine both wait for
+        work, no entity holds a job, the ring is idle, no writer waits for ring space or
+        the lock, the job's dependencies have signaled (without user work in their
+        ancestry), and no other actor is ready or due before the job would finish
+        (``Sim.alone``).  The scheduler thread and the engine would then write, consume
+        and execute the job with no choice for any scheduler to make; running it here
+        gives the same PTE writes and copies at the same simulated times, the same log,
+        the same ring contents and pointers, and the same step count (the steps it
+        stands for are counted), without its fence, kernel-job node and actor steps.
+        """
+        sim = self.sim
+        if (
+            self.hung
+            or not (self._sched_idle and self._exec_idle)
+            or self.space.waiters
+            or self.lock_free.waiters
+        ):
+            return False
+        if any(e.queue for e in self.entities) or any(not d.signaled or d.depends_on_user for d in deps):
+            return False
+        costs = [
+            PTE_PACKET_NS if p[0] is Op.PTEPDE else COPY_SETUP_NS + p[5] // COPY_BYTES_PER_NS for p in packets
+        ]
+        # the submitter's n wake-ups, three scheduler steps, the FENCE step, the wake-up on the fence
+        if not sim.alone(sum(costs), len(packets) + _STEPS_STOOD_FOR):
+            return False
+        occ = self.ring.pass_through(SCHED_WRITER, packets, FENCE_ADDR, self.seq + 1)
+        if occ is None:
+            return False
+        sim.stood_for(len(packets) + _STEPS_STOOD_FOR)
+        self.seq += 1
+        self.rr = (self.entities.index(entity) + 1) % len(self.entities)
+        counters = self.dev.mon.counters
+        if occ > counters["ring_occupancy_max"]:
+            counters["ring_occupancy_max"] = occ
+        store = self.dev.memory.store
+        for (code, a, b, c, d, count), ns in zip(packets, costs, strict=True):
+            if code is Op.PTEPDE:
+                self.write_ptes(self, a, b, c, d, count)
+            else:
+                store.copy(a, b, count // PAGE)
+            sim.elapse(ns)
+        if self.dev.mon.logging:
+            self.dev.log(f"{self.engine.name} page queue", "fence", name)
+        return True
 
     def ring_write(self, writer: int, packets: Packets, fence: SimFence) -> Gen:
         """Write packets and a FENCE into the page queue: reserve, write, commit steps."""
@@ -204,7 +266,9 @@ class PageQueue:
                     self.rr = (self.rr + k + 1) % n
                     break
             if job is None:
+                self._sched_idle = True
                 yield WaitSignal(self.wake)
+                self._sched_idle = False
                 continue
             for d in job.deps:
                 self.sim.unedge(job.node, d.node)
@@ -226,7 +290,9 @@ class PageQueue:
                 yield WaitSignal(Signal("hung ring"))
                 return
             if cmd is None:
+                self._exec_idle = True
                 yield WaitSignal(self.doorbell)
+                self._exec_idle = False
                 continue
             self.sim.fire(self.space)
             code, a, b, c, d, count = cmd

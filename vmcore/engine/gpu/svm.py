@@ -212,8 +212,7 @@ class Svm:
             else:
                 src_gpu = g.place.gpu or proc.gpus[0]
             assert src_gpu.pq is not None
-            copy = src_gpu.pq.submit_copy(g.place, new, g.size, f"{proc.name} {g.va:#x} to {target}")
-            yield WaitFence(copy)
+            yield from src_gpu.pq.copy(g.place, new, g.size, f"{proc.name} {g.va:#x} to {target}")
             old = g.place
             g.place = new
             self.ttm.placed(g)
@@ -245,14 +244,19 @@ class Svm:
     def invalidate_granule(self, proc: Process, g: Granule, value: int) -> Gen:
         """Write ``value`` (invalid, or silent retry) over the granule's PTEs in every live
         VM of the process through the update path, then wait for all those updates."""
+        live = [vm for vm in proc.vms.values() if vm.alive]
+        if len(live) == 1:  # the usual case: one update, waited for where it is submitted
+            vm = live[0]
+            pk = self.pts.fill_packets(vm, g.va, g.npages, value)
+            yield from self.pts.update(vm, pk, fault_path=False, kind="invalidate", wait=(g.va, g.npages))
+            return
         fences = []
-        for vm in proc.vms.values():
-            if vm.alive:
-                f = yield from self.pts.update(
-                    vm, self.pts.fill_packets(vm, g.va, g.npages, value), fault_path=False, kind="invalidate"
-                )
-                if f is not None:
-                    fences.append(f)
+        for vm in live:
+            f = yield from self.pts.update(
+                vm, self.pts.fill_packets(vm, g.va, g.npages, value), fault_path=False, kind="invalidate"
+            )
+            if f is not None:
+                fences.append(f)
         for f in fences:
             yield WaitFence(f)
 

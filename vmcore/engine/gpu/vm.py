@@ -122,9 +122,7 @@ class VmManager:
             return
         pq = vm.gpu.pq
         assert pq is not None
-        copy = pq.submit_copy(old, new, PAGE, f"restore root PD of {vm.process.name}@{vm.gpu.name}")
-        root.resv.add(copy, Usage.KERNEL)
-        yield WaitFence(copy)
+        yield from pq.copy(old, new, PAGE, f"restore root PD of {vm.process.name}@{vm.gpu.name}", root.resv)
         root.place = new
         self.ttm.placed(root)
         vm.gpu.pt_at.pop(old.address_of(0), None)
@@ -292,9 +290,7 @@ class VmManager:
         dst = dev.memory.try_alloc(gpu, Domain.GTT, bo.size, False)
         if dst is None:
             dst = dev.memory.sysmem.alloc(bo.size)
-        copy = gpu.pq.submit_copy(old, dst, bo.size, f"evict {bo.name}")
-        bo.resv.add(copy, Usage.KERNEL)
-        yield WaitFence(copy)
+        yield from gpu.pq.copy(old, dst, bo.size, f"evict {bo.name}", bo.resv)
         bo.place = dst
         self.ttm.placed(bo)
         if bo.pt_of is not None:

@@ -53,6 +53,12 @@ def describe_pte(value: int) -> str:
     return f"{value & 0x0000_FFFF_FFFF_F000:#x}"
 
 
+def _watched(vm: Vm, va: int, npages: int) -> bool:
+    """Does a running job watch any of these pages (a PTE write there wakes it)?"""
+    end = va + npages * PAGE
+    return any(lo < end and va < hi for _, lo, hi in vm.watching)
+
+
 class PageTables:
     """Page-table allocation, update packets and update submission for every VM."""
 
@@ -174,8 +180,12 @@ class PageTables:
         fault_path: bool,
         kind: str,
         deps: list[SimFence] | None = None,
+        wait: tuple[int, int] | None = None,
     ) -> Gen:
-        """Submit a page-table update on the path the update policy picks; returns its fence (or None)."""
+        """Submit a page-table update on the path the update policy picks; returns its
+        fence (or None).  ``wait=(va, npages)``: the update covers those pages and the
+        caller waits for it here; a quiet page queue then runs it at once
+        (``PageQueue.run_now``) unless a job watches those pages."""
         dev = self.dev
         path = dev.policies.update_path(UpdateRequest(vm.gpu.name, vm.process.name, fault_path, kind))
         deps = list(deps or [])
@@ -199,17 +209,21 @@ class PageTables:
             if entity.last is not None and not entity.last.signaled:
                 deps.append(entity.last)  # FIFO: ordered after the entity's previous job
         self._updates += 1
-        fence = dev.sim.fence(
-            FenceKind.KERNEL, f"{kind} {vm.process.name}@{vm.gpu.name}#{self._updates}", deps=deps
-        )
+        name = f"{kind} {vm.process.name}@{vm.gpu.name}#{self._updates}"
+        quiet = entity is not None and wait is not None and not _watched(vm, *wait)
+        if quiet and entity is not None and pq.run_now(entity, packets, deps, name):
+            return None
+        fence = dev.sim.fence(FenceKind.KERNEL, name, deps=deps)
         if entity is None:
             # amdgpu_job_submit_direct: straight into the ring, no scheduler, no dependencies
             node = dev.sim.node(NodeKind.JOB, f"direct update {fence.name}")
             dev.sim.produced_by(fence, node)
             yield from pq.ring_write(DIRECT_WRITER, packets, fence)
-            return fence
-        vm.resv.add(fence, Usage.BOOKKEEP)
-        pq.push_kernel_job(entity, KernelJob(fence.name, packets, deps, fence))
+        else:
+            vm.resv.add(fence, Usage.BOOKKEEP)
+            pq.push_kernel_job(entity, KernelJob(fence.name, packets, deps, fence))
+        if wait is not None:
+            yield WaitFence(fence)
         return fence
 
     def map_range(
@@ -228,11 +242,14 @@ class PageTables:
         ok = yield from self.ensure_pts(vm, va, npages, fault_path=fault_path)
         if not ok:
             return False
-        fence = yield from self.update(
-            vm, self.map_packets(vm, va, npages, place, flags), fault_path=fault_path, kind=kind, deps=deps
+        yield from self.update(
+            vm,
+            self.map_packets(vm, va, npages, place, flags),
+            fault_path=fault_path,
+            kind=kind,
+            deps=deps,
+            wait=(va, npages),
         )
-        if fence is not None:
-            yield WaitFence(fence)
         return True
 
     # -- the PTE-write sink ------------------------------------------------------------
