@@ -19,7 +19,8 @@ from vmcore.engine.model import Bo, Domain, Granule
 from vmcore.engine.system import System
 
 
-def expected(system: System) -> dict[str, list[Bo | Granule]]:
+def expected(system: System, known: list[Bo | Granule] | None = None) -> dict[str, list[Bo | Granule]]:
+    """From scratch: ``known`` (every object TTM was told of), else what the system holds."""
     out: dict[str, list[Bo | Granule]] = {g: [] for g in system.gpus}
     objs: list[Bo | Granule] = list(system.bos.values())
     for proc in system.processes.values():
@@ -27,7 +28,7 @@ def expected(system: System) -> dict[str, list[Bo | Granule]]:
             objs += [vm.root, *vm.pt_bos.values()]
         objs += [g for r in proc.ranges for g in r.granules]
     seen: set[int] = set()
-    for o in objs:
+    for o in objs if known is None else known:
         if id(o) in seen:
             continue
         seen.add(id(o))
@@ -50,8 +51,8 @@ def expected(system: System) -> dict[str, list[Bo | Granule]]:
     return out
 
 
-def check(system: System) -> None:
-    want = expected(system)
+def check(system: System, known: list[Bo | Granule] | None = None) -> None:
+    want = expected(system, known)
     for name, gpu in system.gpus.items():
         assert isinstance(gpu.lru, Lru)
         got = list(gpu.lru)
@@ -79,8 +80,10 @@ def test_the_lrus_match_the_evictable_objects_at_the_end_of_every_reference_run(
     assert len(checked) >= 1000
 
 
-def test_the_lrus_match_after_every_step_of_an_oversubscribed_stream(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_lrus_match_after_every_change_under_pressure(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Checked after every use and placement change TTM hears of, and after every step."""
     from vmcore.dsl.compiler import Compiler
+    from vmcore.engine.gpu.ttm import Ttm
     from vmcore.engine.sim import Sim
     from vmcore.plugins import plugin_manager
 
@@ -88,23 +91,43 @@ def test_the_lrus_match_after_every_step_of_an_oversubscribed_stream(monkeypatch
     text = golden.WORKLOADS["two processes and BOs under pressure"]
     item = Compiler(pm).compile_text(text, "<w>")[0]
     systems: list[System] = []
+    known: list[Bo | Granule] = []
+    checks = [0]
     init = System.__init__
+    register = Ttm.register
 
     def keep(self: System, *a: object, **k: object) -> None:
         init(self, *a, **k)  # type: ignore[arg-type]
         systems.append(self)
 
+    def remember(self: Ttm, obj: Bo | Granule) -> None:
+        register(self, obj)
+        known.append(obj)
+
+    def checking(method: str) -> None:
+        orig = getattr(Ttm, method)
+
+        def wrapped(self: Ttm, obj: Bo | Granule) -> None:
+            orig(self, obj)
+            if systems and systems[-1].started:
+                check(systems[-1], known)
+                checks[0] += 1
+
+        monkeypatch.setattr(Ttm, method, wrapped)
+
     monkeypatch.setattr(System, "__init__", keep)
+    monkeypatch.setattr(Ttm, "register", remember)
+    checking("placed")
+    checking("touch")
     step = Sim._step
-    steps = [0]
 
     def checked_step(self: Sim, actor: object, value: object) -> None:
         step(self, actor, value)  # type: ignore[arg-type]
         if systems and systems[-1].started:
-            check(systems[-1])
-            steps[0] += 1
+            check(systems[-1], known)
+            checks[0] += 1
 
     monkeypatch.setattr(Sim, "_step", checked_step)
     r = item.build(pm).run()
     assert r.passed, r.summary()
-    assert r.metrics["evictions"] >= 20 and steps[0] > 900
+    assert r.metrics["evictions"] >= 20 and checks[0] > 250

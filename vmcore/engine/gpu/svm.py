@@ -99,8 +99,8 @@ class Svm:
                 place = self.dev.memory.sysmem.alloc(n)
             g = Granule(r, len(r.granules), va, n, place)
             self.ttm.register(g)
-            self.ttm.touch(g)
             self.ttm.placed(g)
+            self.ttm.touch(g)
             r.granules.append(g)
             va = end
         proc.ranges.append(r)

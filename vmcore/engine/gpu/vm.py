@@ -196,8 +196,8 @@ class VmManager:
             for h, _, _ in place.blocks:
                 place.pool.pin(h)
         self.ttm.register(bo)
-        self.ttm.touch(bo)
         self.ttm.placed(bo)
+        self.ttm.touch(bo)
         self.bos[name] = bo
         owner.bos.append(bo)
         dev.log(

@@ -115,8 +115,8 @@ class PageTables:
             )
             bo.pt_of, bo.pt_handle, bo.pt_level = vm, h, int(level)
             self.ttm.register(bo)
-            self.ttm.touch(bo)
             self.ttm.placed(bo)
+            self.ttm.touch(bo)
             vm.pt_bos[h] = bo
             vm.gpu.pt_at[addr] = bo
             self.bos[bo.name] = bo
