@@ -13,9 +13,13 @@
  * is never a free block of the same order (it would have merged); free_bytes and
  * pinned_bytes are the sums they name.
  */
+#define _DEFAULT_SOURCE /* MAP_ANONYMOUS */
+#include <sys/mman.h>
+
 #include "common.h"
 
 #define MAX_ORDER 26
+#define POOL_MAP_MIN ((size_t)1 << 20) /* per-page arrays this large are mapped lazily */
 #define ST_NONE 0
 #define ST_FREE 1
 #define ST_USED 2
@@ -30,6 +34,7 @@ struct vmc_pool {
     uint32_t *gen;
     uint32_t head[MAX_ORDER + 1];
     uint64_t free_pages, pinned_pages;
+    size_t mapped; /* bytes of the per-page arrays' mapping */
 };
 
 static void list_push(vmc_pool *p, uint32_t pg, unsigned k)
@@ -70,16 +75,31 @@ vmc_status vmc_pool_create(uint64_t size, vmc_pool **out)
         return VMC_E_NOMEM;
     p->tag = vmc_tag_of(p);
     p->npages = npages;
-    p->order = calloc(npages, 1);
-    p->state = calloc(npages, 1);
-    p->pinned = calloc(npages, 1);
-    p->next = calloc(npages, sizeof(uint32_t));
-    p->prev = calloc(npages, sizeof(uint32_t));
-    p->gen = calloc(npages, sizeof(uint32_t));
-    if (!p->order || !p->state || !p->pinned || !p->next || !p->prev || !p->gen) {
-        vmc_pool_destroy(p);
+    /* every per-page array in one block; a large one is an anonymous mapping, whose
+     * pages are zero and come into being when first touched, so a pool costs what is
+     * used of it, not its size (one is made per GPU and domain for every run) */
+    size_t bytes = (size_t)npages * (3 * sizeof(uint32_t) + 3);
+    void *m;
+    if (bytes >= POOL_MAP_MIN) {
+        m = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (m == MAP_FAILED)
+            m = NULL;
+        else
+            p->mapped = bytes;
+    } else {
+        m = calloc(1, bytes); /* small: cheaper than a mapping */
+    }
+    if (!m) {
+        free(p);
         return VMC_E_NOMEM;
     }
+    uint32_t *words = m;
+    p->next = words;
+    p->prev = words + npages;
+    p->gen = words + 2 * npages;
+    p->order = (uint8_t *)(words + 3 * npages);
+    p->state = p->order + npages;
+    p->pinned = p->state + npages;
     /* carve into maximal aligned blocks, high addresses pushed first so that the
      * lowest block of an order is at the head of its list */
     uint64_t starts[64];
@@ -105,12 +125,10 @@ vmc_status vmc_pool_destroy(vmc_pool *p)
 {
     if (!p)
         return VMC_E_INVAL;
-    free(p->order);
-    free(p->state);
-    free(p->pinned);
-    free(p->next);
-    free(p->prev);
-    free(p->gen);
+    if (p->mapped) /* the one block holding every per-page array */
+        munmap(p->next, p->mapped);
+    else
+        free(p->next);
     free(p);
     return VMC_OK;
 }
@@ -143,6 +161,73 @@ vmc_status vmc_pool_alloc(vmc_pool *p, uint64_t size, uint64_t *out)
     p->pinned[pg] = 0;
     p->free_pages -= (uint64_t)1 << order;
     *out = vmc_handle_make(pg, p->gen[pg], p->tag);
+    return VMC_OK;
+}
+
+static uint64_t largest_free_pages(const vmc_pool *p)
+{
+    for (int k = MAX_ORDER; k >= 0; k--)
+        if (p->head[k])
+            return (uint64_t)1 << k;
+    return 0;
+}
+
+static unsigned floor_log2(uint64_t x)
+{
+    unsigned k = 0;
+    while (x >>= 1)
+        k++;
+    return k;
+}
+
+vmc_status vmc_pool_alloc_bo(vmc_pool *p, uint64_t size, int contiguous, uint64_t *handles,
+                             uint64_t *offsets, uint64_t *sizes, uint32_t cap, uint32_t *n)
+{
+    if (!p || !n || size == 0 || (cap && (!handles || !offsets || !sizes)))
+        return VMC_E_INVAL;
+    *n = 0;
+    uint64_t pages = (size + VMC_POOL_MIN_BLOCK - 1) / VMC_POOL_MIN_BLOCK;
+    if (pages > p->npages)
+        return VMC_E_NOSPACE;
+    if (contiguous) {
+        uint64_t want = 1;
+        while (want < pages)
+            want <<= 1;
+        if (want > largest_free_pages(p))
+            return VMC_E_NOSPACE;
+        if (cap < 1)
+            return VMC_E_RANGE;
+        vmc_status st = vmc_pool_alloc(p, want * VMC_POOL_MIN_BLOCK, &handles[0]);
+        if (st != VMC_OK)
+            return st;
+        offsets[0] = (uint64_t)vmc_handle_index(handles[0]) * VMC_POOL_MIN_BLOCK;
+        sizes[0] = pages * VMC_POOL_MIN_BLOCK;
+        *n = 1;
+        return VMC_OK;
+    }
+    if (pages > p->free_pages)
+        return VMC_E_NOSPACE;
+    /* the largest power-of-two blocks first, each at most the largest free block */
+    uint64_t remaining = pages;
+    uint32_t i = 0;
+    while (remaining) {
+        uint64_t chunk = (uint64_t)1 << floor_log2(remaining);
+        uint64_t largest = largest_free_pages(p);
+        if (chunk > largest)
+            chunk = largest;
+        if (i >= cap) {
+            *n = i;
+            return VMC_E_RANGE; /* the blocks so far are kept: the caller asks for the rest */
+        }
+        vmc_status st = vmc_pool_alloc(p, chunk * VMC_POOL_MIN_BLOCK, &handles[i]);
+        if (st != VMC_OK)
+            return st; /* not reached: free pages >= remaining means a block of chunk exists */
+        offsets[i] = (uint64_t)vmc_handle_index(handles[i]) * VMC_POOL_MIN_BLOCK;
+        sizes[i] = chunk * VMC_POOL_MIN_BLOCK;
+        remaining -= chunk;
+        i++;
+    }
+    *n = i;
     return VMC_OK;
 }
 

@@ -30,10 +30,14 @@ class PoolStats:
     """1 - largest_free / free: 0 when all free memory is one block."""
 
 
+_BO_CAP = 64
+"""Blocks fetched per core call by :meth:`Pool.alloc_bo` (more take more calls)."""
+
+
 class Pool(CoreObject):
     """One memory domain of ``size`` bytes (a multiple of 4 KiB) with a buddy allocator."""
 
-    __slots__ = ("_out", "_p", "name")
+    __slots__ = ("_bo", "_info", "_out", "_p", "_stats", "name")
 
     def __init__(self, size: int, name: str = "vram") -> None:
         op = "Pool"
@@ -47,6 +51,14 @@ class Pool(CoreObject):
         check(st, op, size=size)
         self._p: Any = out[0]
         self._out: Any = ffi.new("uint64_t *")
+        self._info: Any = ffi.new("vmc_block_info *")
+        self._stats: Any = (ffi.new("uint64_t[4]"), ffi.new("uint32_t *"))
+        self._bo: Any = (
+            ffi.new(f"uint64_t[{_BO_CAP}]"),
+            ffi.new(f"uint64_t[{_BO_CAP}]"),
+            ffi.new(f"uint64_t[{_BO_CAP}]"),
+            ffi.new("uint32_t *"),
+        )
         self.name = name
 
     def close(self) -> None:
@@ -104,17 +116,44 @@ class Pool(CoreObject):
             raise fail(st, op, "the block is not pinned", block=block)
         check(st, op, block=block)
 
+    def alloc_bo(self, size: int, contiguous: bool) -> list[tuple[int, int, int]] | None:
+        """The blocks of a buffer object of ``size`` bytes (rounded up to 4 KiB), as
+        (handle, offset, bytes): one block when ``contiguous`` (its bytes the rounded
+        size), else the largest power-of-two blocks first, each at most the largest free
+        block, as a BO made of several buddy blocks is.  ``None`` when it does not fit
+        (nothing is allocated then)."""
+        op = f"Pool({self.name}).alloc_bo"
+        uint(op, "size", size)
+        if size == 0:
+            raise fail(lib.VMC_E_INVAL, op, "size must be at least 1 byte", size=size)
+        handles, offsets, sizes, n = self._bo
+        p = self._h(op)
+        out: list[tuple[int, int, int]] = []
+        want = size
+        while True:
+            st = lib.vmc_pool_alloc_bo(p, want, int(bool(contiguous)), handles, offsets, sizes, _BO_CAP, n)
+            if st == lib.VMC_E_NOSPACE:
+                return None
+            if st not in (lib.VMC_OK, lib.VMC_E_RANGE):
+                check(st, op, size=size)
+            got = int(n[0])
+            out += [(int(handles[i]), int(offsets[i]), int(sizes[i])) for i in range(got)]
+            if st == lib.VMC_OK:
+                return out
+            want -= sum(int(sizes[i]) for i in range(got))  # cap blocks taken: ask for the rest
+
     def block(self, block: int) -> BlockInfo:
         op = f"Pool({self.name}).block"
         uint(op, "block", block)
-        out = ffi.new("vmc_block_info *")
-        check(lib.vmc_pool_block(self._h(op), block, out), op, block=block)
+        out = self._info
+        st = lib.vmc_pool_block(self._h(op), block, out)
+        if st:
+            check(st, op, block=block)
         return BlockInfo(int(out.offset), int(out.size), bool(out.pinned))
 
     @property
     def stats(self) -> PoolStats:
         op = f"Pool({self.name}).stats"
-        a = ffi.new("uint64_t[4]")
-        f = ffi.new("uint32_t *")
+        a, f = self._stats
         check(lib.vmc_pool_stats(self._h(op), a, a + 1, a + 2, a + 3, f), op)
         return PoolStats(int(a[0]), int(a[1]), int(a[2]), int(a[3]), int(f[0]) / 1e6)

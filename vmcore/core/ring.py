@@ -120,7 +120,9 @@ class Ring(CoreObject):
         check(st, op, size_dw=size_dw, mode=mode)
         self._r: Any = out[0]
         self._info: Any = ffi.new("vmc_packet_info *")
-        self._body: Any = ffi.new("uint32_t[]", _MAX_BODY)
+        self._body: Any = None
+        """consume()'s body buffer (256 KiB), made on first use: the engine's executor
+        uses consume_command, and a ring is made per GPU for every run."""
         self._cmd: Any = ffi.new("vmc_sdma_cmd *")
         self._occ: Any = ffi.new("uint32_t *")
 
@@ -274,6 +276,8 @@ class Ring(CoreObject):
         Raises :class:`RingCorrupt` naming the packet when the next one is corrupt.
         """
         op = "Ring.consume"
+        if self._body is None:
+            self._body = ffi.new("uint32_t[]", _MAX_BODY)
         st = lib.vmc_ring_consume(self._h(op), self._info, self._body, _MAX_BODY)
         if st == lib.VMC_E_STATE:
             return None

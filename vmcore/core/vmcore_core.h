@@ -314,6 +314,14 @@ vmc_status vmc_pool_destroy(vmc_pool *p);
  * times 4 KiB). */
 vmc_status vmc_pool_alloc(vmc_pool *p, uint64_t size, uint64_t *out);
 vmc_status vmc_pool_free(vmc_pool *p, uint64_t block);
+/* The blocks of a BO of size bytes (rounded up to 4 KiB): one block of the next power of
+ * two when contiguous (recording the rounded size, not the block's), else the largest
+ * power-of-two blocks first, each at most the largest free block.  Nothing is allocated
+ * when it does not fit (VMC_E_NOSPACE).  handles/offsets/sizes get *n entries; when cap
+ * entries were not enough it returns VMC_E_RANGE with the cap blocks it took, and
+ * asking again for the rest continues exactly where it stopped. */
+vmc_status vmc_pool_alloc_bo(vmc_pool *p, uint64_t size, int contiguous, uint64_t *handles,
+                             uint64_t *offsets, uint64_t *sizes, uint32_t cap, uint32_t *n);
 vmc_status vmc_pool_pin(vmc_pool *p, uint64_t block);
 vmc_status vmc_pool_unpin(vmc_pool *p, uint64_t block);
 vmc_status vmc_pool_block(const vmc_pool *p, uint64_t block, vmc_block_info *out);

@@ -47,33 +47,16 @@ class SystemMemory:
 
 
 def pool_alloc(pool: Pool, base: int, size: int, contiguous: bool) -> list[tuple[int, int, int]] | None:
-    """Blocks of ``pool`` covering ``size`` bytes (one block when contiguous), or None.
+    """Blocks of ``pool`` covering ``size`` bytes (one block when contiguous), or None;
+    as (pool handle, physical address, bytes), the pool's offsets placed at ``base``.
 
     Non-contiguous requests take the largest power-of-two blocks first, as a BO made of
-    several buddy blocks does.
+    several buddy blocks does (one core call: ``Pool.alloc_bo``).
     """
-    size = (size + PAGE - 1) // PAGE * PAGE
-    stats = pool.stats
-    if contiguous:
-        want = 1 << (size - 1).bit_length() if size > PAGE else PAGE
-        if want > stats.largest_free:
-            return None
-        h = pool.alloc(want)
-        info = pool.block(h)
-        return [(h, base + info.offset, size)]
-    if size > stats.free:
+    blocks = pool.alloc_bo(size, contiguous)
+    if blocks is None:
         return None
-    out: list[tuple[int, int, int]] = []
-    remaining = size
-    while remaining:
-        largest = pool.stats.largest_free
-        chunk = 1 << (remaining.bit_length() - 1)
-        chunk = min(chunk, largest)
-        h = pool.alloc(chunk)
-        info = pool.block(h)
-        out.append((h, base + info.offset, info.size))
-        remaining -= info.size
-    return out
+    return [(h, base + off, n) for h, off, n in blocks]
 
 
 def pool_free(pool: Pool, blocks: list[tuple[int, int, int]]) -> None:
