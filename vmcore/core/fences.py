@@ -31,14 +31,19 @@ class FenceState(enum.IntEnum):
 class FenceTable(CoreObject):
     """A table of fences.  ``max_fences`` bounds how many may be alive at once."""
 
-    __slots__ = ("_out", "_t")
+    __slots__ = ("_ints", "_out", "_t", "_words")
 
     def __init__(self, max_fences: int = 1 << 20) -> None:
         uint("FenceTable", "max_fences", max_fences, 32)
         out = ffi.new("vmc_fences **")
-        check(lib.vmc_fences_create(max_fences, out), "FenceTable", max_fences=max_fences)
+        st = lib.vmc_fences_create(max_fences, out)
+        if st:
+            check(st, "FenceTable", max_fences=max_fences)
         self._t: Any = out[0]
         self._out: Any = ffi.new("uint64_t[2]")
+        self._ints: Any = ffi.new("int32_t[3]")
+        """Scratch outputs of the fence queries (state, error, kind, flags)."""
+        self._words: Any = ffi.new("uint64_t[1]")
 
     def close(self) -> None:
         # getattr: __del__ runs close() even when __init__ raised before _t was set.
@@ -76,23 +81,29 @@ class FenceTable(CoreObject):
                 lib.VMC_E_LIMIT, op, f"{len(handles)} dependencies, at most {_MAX_DEPS}", ndeps=len(handles)
             )
         st = lib.vmc_fence_create(t, int(kind), producer, self._out)
-        check(st, op, kind=kind, producer=producer)
+        if st:
+            check(st, op, kind=kind, producer=producer)
         f = Fence(self, int(self._out[0]))
         for d in handles:
-            check(lib.vmc_fence_add_dep(t, f.handle, d), op, fence=f.handle, dep=d)
+            st = lib.vmc_fence_add_dep(t, f.handle, d)
+            if st:
+                check(st, op, fence=f.handle, dep=d)
         if arm:
-            check(lib.vmc_fence_arm(t, f.handle), op, fence=f.handle)
+            st = lib.vmc_fence_arm(t, f.handle)
+            if st:
+                check(st, op, fence=f.handle)
         return f
 
     def _dep_handle(self, op: str, dep: Fence, arm: bool) -> int:
         """The handle of a dependency for :meth:`create`, refused as add_dep/arm would."""
         _own_dep(self, op, dep)
-        s = ffi.new("int *")
-        e = ffi.new("int32_t *")
+        s = ffi.cast("int *", self._ints)
+        e = self._ints + 1
         st = lib.vmc_fence_state(self._t, dep.handle, s, e)
         if st == lib.VMC_E_HANDLE:
             raise fail(st, op, "unknown or released dependency", dep=dep.handle)
-        check(st, op, dep=dep.handle)
+        if st:
+            check(st, op, dep=dep.handle)
         if arm and s[0] == lib.VMC_FENCE_UNARMED:
             raise fail(lib.VMC_E_STATE, op, "cannot arm: a dependency is not armed yet", dep=dep.handle)
         return dep.handle
@@ -101,7 +112,9 @@ class FenceTable(CoreObject):
     def counters(self) -> tuple[int, int]:
         """(live fences, fences not yet signaled)."""
         out = ffi.new("uint64_t[2]")
-        check(lib.vmc_fences_counters(self._h("FenceTable.counters"), out, out + 1), "FenceTable.counters")
+        st = lib.vmc_fences_counters(self._h("FenceTable.counters"), out, out + 1)
+        if st:
+            check(st, "FenceTable.counters")
         return int(out[0]), int(out[1])
 
 
@@ -146,7 +159,8 @@ class Fence:
             raise fail(
                 st, op, "unknown or released fence, or a fence depending on itself", fence=self.handle, dep=d
             )
-        check(st, op, fence=self.handle, dep=d)
+        if st:
+            check(st, op, fence=self.handle, dep=d)
 
     def arm(self) -> None:
         """Freeze the dependencies (each must be armed) and compute the user-work flag."""
@@ -154,14 +168,16 @@ class Fence:
         st = lib.vmc_fence_arm(self.table._h(op), self.handle)
         if st == lib.VMC_E_STATE:
             raise fail(st, op, "already armed, or a dependency is not armed yet", fence=self.handle)
-        check(st, op, fence=self.handle)
+        if st:
+            check(st, op, fence=self.handle)
 
     def signal(self) -> None:
         op = "Fence.signal"
         st = lib.vmc_fence_signal(self.table._h(op), self.handle)
         if st == lib.VMC_E_STATE:
             raise fail(st, op, "only an armed, unsignaled fence can signal", fence=self.handle)
-        check(st, op, fence=self.handle)
+        if st:
+            check(st, op, fence=self.handle)
 
     def set_error(self, error: int) -> None:
         """Record a negative errno (e.g. -125, ECANCELED) before signaling."""
@@ -172,13 +188,17 @@ class Fence:
             raise fail(st, op, f"error={error} is not a negative errno (-4095..-1)", error=error)
         if st == lib.VMC_E_STATE:
             raise fail(st, op, "only an armed, unsignaled fence takes an error", fence=self.handle)
-        check(st, op, fence=self.handle, error=error)
+        if st:
+            check(st, op, fence=self.handle, error=error)
 
     def _state(self) -> tuple[FenceState, int]:
         op = "Fence.state"
-        s = ffi.new("int *")
-        e = ffi.new("int32_t *")
-        check(lib.vmc_fence_state(self.table._h(op), self.handle, s, e), op, fence=self.handle)
+        t = self.table
+        s = ffi.cast("int *", t._ints)
+        e = t._ints + 1
+        st = lib.vmc_fence_state(t._h(op), self.handle, s, e)
+        if st:
+            check(st, op, fence=self.handle)
         return FenceState(s[0]), int(e[0])
 
     @property
@@ -198,7 +218,9 @@ class Fence:
         k = ffi.new("int *")
         p = ffi.new("uint32_t *")
         n = ffi.new("uint32_t *")
-        check(lib.vmc_fence_info(self.table._h(op), self.handle, k, p, n), op, fence=self.handle)
+        st = lib.vmc_fence_info(self.table._h(op), self.handle, k, p, n)
+        if st:
+            check(st, op, fence=self.handle)
         return FenceKind(k[0]), int(p[0]), int(n[0])
 
     @property
@@ -211,12 +233,14 @@ class Fence:
 
     def _user(self) -> tuple[bool, int]:
         op = "Fence.depends_on_user"
-        out = ffi.new("int *")
-        anc = ffi.new("uint64_t *")
-        st = lib.vmc_fence_depends_on_user(self.table._h(op), self.handle, out, anc)
+        t = self.table
+        out = ffi.cast("int *", t._ints)
+        anc = t._words
+        st = lib.vmc_fence_depends_on_user(t._h(op), self.handle, out, anc)
         if st == lib.VMC_E_STATE:
             raise fail(st, op, "the answer is known only once the fence is armed", fence=self.handle)
-        check(st, op, fence=self.handle)
+        if st:
+            check(st, op, fence=self.handle)
         return bool(out[0]), int(anc[0])
 
     @property
@@ -234,7 +258,9 @@ class Fence:
     def deps_signaled(self) -> bool:
         op = "Fence.deps_signaled"
         out = ffi.new("int *")
-        check(lib.vmc_fence_deps_signaled(self.table._h(op), self.handle, out), op, fence=self.handle)
+        st = lib.vmc_fence_deps_signaled(self.table._h(op), self.handle, out)
+        if st:
+            check(st, op, fence=self.handle)
         return bool(out[0])
 
     @property
@@ -242,10 +268,14 @@ class Fence:
         op = "Fence.deps"
         t = self.table._h(op)
         n = ffi.new("size_t *")
-        check(lib.vmc_fence_deps(t, self.handle, ffi.NULL, 0, n), op, fence=self.handle)
+        st = lib.vmc_fence_deps(t, self.handle, ffi.NULL, 0, n)
+        if st:
+            check(st, op, fence=self.handle)
         count = int(n[0])
         out = ffi.new("uint64_t[]", max(count, 1))
-        check(lib.vmc_fence_deps(t, self.handle, out, count, n), op, fence=self.handle)
+        st = lib.vmc_fence_deps(t, self.handle, out, count, n)
+        if st:
+            check(st, op, fence=self.handle)
         return [Fence(self.table, int(out[i])) for i in range(count)]
 
     def release(self) -> None:
@@ -254,7 +284,8 @@ class Fence:
         st = lib.vmc_fence_release(self.table._h(op), self.handle)
         if st == lib.VMC_E_STATE:
             raise fail(st, op, "only a signaled fence can be released", fence=self.handle)
-        check(st, op, fence=self.handle)
+        if st:
+            check(st, op, fence=self.handle)
 
 
 class NodeKind(enum.IntEnum):
@@ -279,17 +310,20 @@ class WaitForGraph(CoreObject):
     ``[a, b, ..., node before a]``: a deadlock.
     """
 
-    __slots__ = ("_counts", "_cycle", "_g", "_len", "_out")
+    __slots__ = ("_counts", "_cycle", "_flag", "_g", "_len", "_out")
 
     def __init__(self, max_nodes: int = 1 << 20) -> None:
         uint("WaitForGraph", "max_nodes", max_nodes, 32)
         out = ffi.new("vmc_wfg **")
-        check(lib.vmc_wfg_create(max_nodes, out), "WaitForGraph", max_nodes=max_nodes)
+        st = lib.vmc_wfg_create(max_nodes, out)
+        if st:
+            check(st, "WaitForGraph", max_nodes=max_nodes)
         self._g: Any = out[0]
         self._out: Any = ffi.new("uint64_t *")
         self._len: Any = ffi.new("size_t *")
         self._cycle: Any = ffi.new("uint64_t[]", 64)
         self._counts: Any = ffi.new("uint64_t[2]")  # (nodes, edges)
+        self._flag: Any = ffi.new("int *")
 
     def close(self) -> None:
         # getattr: __del__ runs close() even when __init__ raised before _g was set.
@@ -309,20 +343,25 @@ class WaitForGraph(CoreObject):
         st = lib.vmc_wfg_add_node(self._h(op), int(kind), label, self._out)
         if st == lib.VMC_E_INVAL:
             raise fail(st, op, f"kind={kind!r} is not a NodeKind", kind=kind)
-        check(st, op, kind=kind, label=label)
+        if st:
+            check(st, op, kind=kind, label=label)
         return int(self._out[0])
 
     def remove_node(self, node: int) -> None:
         """Remove a node and every edge touching it."""
         op = "WaitForGraph.remove_node"
         uint(op, "node", node)
-        check(lib.vmc_wfg_remove_node(self._h(op), node), op, node=node)
+        st = lib.vmc_wfg_remove_node(self._h(op), node)
+        if st:
+            check(st, op, node=node)
 
     def node(self, node: int) -> Node:
         op = "WaitForGraph.node"
         uint(op, "node", node)
         k = ffi.new("int *")
-        check(lib.vmc_wfg_node_info(self._h(op), node, k, self._out), op, node=node)
+        st = lib.vmc_wfg_node_info(self._h(op), node, k, self._out)
+        if st:
+            check(st, op, node=node)
         return Node(NodeKind(k[0]), int(self._out[0]))
 
     def _cycle_list(self) -> list[int] | None:
@@ -332,7 +371,9 @@ class WaitForGraph(CoreObject):
     def _ensure_cycle_room(self, op: str) -> None:
         """A cycle can hold every node: grow the buffer before the C call needs it."""
         counts = self._counts
-        check(lib.vmc_wfg_counters(self._h(op), counts, counts + 1), op)
+        st = lib.vmc_wfg_counters(self._h(op), counts, counts + 1)
+        if st:
+            check(st, op)
         if counts[0] > len(self._cycle):
             self._cycle = ffi.new("uint64_t[]", counts[0] * 2)
 
@@ -345,7 +386,8 @@ class WaitForGraph(CoreObject):
         st = lib.vmc_wfg_add_edge(self._h(op), a, b, self._cycle, len(self._cycle), self._len)
         if st == lib.VMC_E_STATE:
             raise fail(st, op, "the edge already exists", a=a, b=b)
-        check(st, op, a=a, b=b)
+        if st:
+            check(st, op, a=a, b=b)
         return self._cycle_list()
 
     def remove_edge(self, a: int, b: int) -> None:
@@ -355,26 +397,33 @@ class WaitForGraph(CoreObject):
         st = lib.vmc_wfg_remove_edge(self._h(op), a, b)
         if st == lib.VMC_E_STATE:
             raise fail(st, op, "no such edge", a=a, b=b)
-        check(st, op, a=a, b=b)
+        if st:
+            check(st, op, a=a, b=b)
 
     def has_edge(self, a: int, b: int) -> bool:
         op = "WaitForGraph.has_edge"
         uint(op, "a", a)
         uint(op, "b", b)
-        out = ffi.new("int *")
-        check(lib.vmc_wfg_has_edge(self._h(op), a, b, out), op, a=a, b=b)
+        out = self._flag
+        st = lib.vmc_wfg_has_edge(self._h(op), a, b, out)
+        if st:
+            check(st, op, a=a, b=b)
         return bool(out[0])
 
     def find_cycle(self) -> list[int] | None:
         """Any cycle in the whole graph, or ``None``."""
         op = "WaitForGraph.find_cycle"
         self._ensure_cycle_room(op)
-        check(lib.vmc_wfg_find_cycle(self._h(op), self._cycle, len(self._cycle), self._len), op)
+        st = lib.vmc_wfg_find_cycle(self._h(op), self._cycle, len(self._cycle), self._len)
+        if st:
+            check(st, op)
         return self._cycle_list()
 
     @property
     def counters(self) -> tuple[int, int]:
         """(nodes, edges)."""
         out = self._counts
-        check(lib.vmc_wfg_counters(self._h("WaitForGraph.counters"), out, out + 1), "WaitForGraph.counters")
+        st = lib.vmc_wfg_counters(self._h("WaitForGraph.counters"), out, out + 1)
+        if st:
+            check(st, "WaitForGraph.counters")
         return int(out[0]), int(out[1])

@@ -137,16 +137,21 @@ class PageTable(CoreObject):
     decide where each one lives and what its allocation waits for.
     """
 
-    __slots__ = ("_bump", "_vm", "_walk")
+    __slots__ = ("_bump", "_info", "_u64", "_vm", "_walk")
 
     def __init__(self, root_addr: int = 0, max_pts: int = 1 << 16) -> None:
         op = "PageTable"
         uint(op, "root_addr", root_addr)
         uint(op, "max_pts", max_pts, 32)
         out = ffi.new("vmc_vm **")
-        check(lib.vmc_vm_create(root_addr, max_pts, out), op, root_addr=root_addr, max_pts=max_pts)
+        st = lib.vmc_vm_create(root_addr, max_pts, out)
+        if st:
+            check(st, op, root_addr=root_addr, max_pts=max_pts)
         self._vm: Any = out[0]
         self._walk: Any = ffi.new("vmc_walk *")
+        self._u64: Any = ffi.new("uint64_t[2]")
+        """Scratch outputs of the calls that return one or two counts or handles."""
+        self._info: Any = ffi.new("vmc_pt_info *")
         self._bump = root_addr + PAGE_SIZE
 
     # life cycle -------------------------------------------------------------------
@@ -167,7 +172,9 @@ class PageTable(CoreObject):
     def root(self) -> int:
         """Handle of the root PD."""
         out = ffi.new("uint64_t *")
-        check(lib.vmc_vm_root(self._h("root"), out), "PageTable.root")
+        st = lib.vmc_vm_root(self._h("root"), out)
+        if st:
+            check(st, "PageTable.root")
         return int(out[0])
 
     def missing(self, va: int, npages: int) -> list[tuple[Level, int]]:
@@ -177,13 +184,17 @@ class PageTable(CoreObject):
         uint(op, "npages", npages)
         n = ffi.new("size_t *")
         vm = self._h("missing")
-        check(lib.vmc_vm_missing(vm, va, npages, ffi.NULL, ffi.NULL, 0, n), op, va=va, npages=npages)
+        st = lib.vmc_vm_missing(vm, va, npages, ffi.NULL, ffi.NULL, 0, n)
+        if st:
+            check(st, op, va=va, npages=npages)
         count = int(n[0])
         if count == 0:
             return []
         levels = ffi.new("int[]", count)
         vas = ffi.new("uint64_t[]", count)
-        check(lib.vmc_vm_missing(vm, va, npages, levels, vas, count, n), op, va=va, npages=npages)
+        st = lib.vmc_vm_missing(vm, va, npages, levels, vas, count, n)
+        if st:
+            check(st, op, va=va, npages=npages)
         return [(Level(levels[i]), int(vas[i])) for i in range(count)]
 
     def alloc(self, level: int, va: int, addr: int) -> int:
@@ -193,11 +204,12 @@ class PageTable(CoreObject):
         uint(op, "addr", addr)
         if isinstance(level, bool) or not isinstance(level, int):
             raise fail(lib.VMC_E_INVAL, op, "level must be a Level", level=level)
-        out = ffi.new("uint64_t *")
+        out = self._u64
         st = lib.vmc_pt_alloc(self._h("alloc"), _c_int(level), va, addr, out)
         if st == lib.VMC_E_INVAL:
             raise fail(st, op, f"level={level} is not one of PDB1, PDB0, PTB", level=level)
-        check(st, op, level=level, va=va, addr=addr)
+        if st:
+            check(st, op, level=level, va=va, addr=addr)
         return int(out[0])
 
     def ensure(self, va: int, npages: int, place: Callable[[Level, int], int] | None = None) -> list[int]:
@@ -220,20 +232,23 @@ class PageTable(CoreObject):
         """Handle of the PD/PT BO of ``level`` covering ``va``, or ``None``."""
         op = "PageTable.lookup"
         uint(op, "va", va)
-        out = ffi.new("uint64_t *")
+        out = self._u64
         st = lib.vmc_pt_lookup(self._h("lookup"), _c_int(level), va, out)
         if st == lib.VMC_E_MISSING:
             return None
         if st == lib.VMC_E_INVAL:
             raise fail(st, op, f"level={level!r} is not a Level", level=level)
-        check(st, op, level=level, va=va)
+        if st:
+            check(st, op, level=level, va=va)
         return int(out[0])
 
     def info(self, pt: int) -> PtInfo:
         op = "PageTable.info"
         uint(op, "pt", pt)
-        out = ffi.new("vmc_pt_info *")
-        check(lib.vmc_pt_info_get(self._h("info"), pt, out), op, pt=pt)
+        out = self._info
+        st = lib.vmc_pt_info_get(self._h("info"), pt, out)
+        if st:
+            check(st, op, pt=pt)
         return PtInfo(
             Level(out.level),
             int(out.va_base),
@@ -248,7 +263,9 @@ class PageTable(CoreObject):
         op = "PageTable.move"
         uint(op, "pt", pt)
         uint(op, "new_addr", new_addr)
-        check(lib.vmc_pt_move(self._h("move"), pt, new_addr), op, pt=pt, new_addr=new_addr)
+        st = lib.vmc_pt_move(self._h("move"), pt, new_addr)
+        if st:
+            check(st, op, pt=pt, new_addr=new_addr)
 
     def free(self, pt: int) -> None:
         """Free a PD/PT BO without children (never the root PD); its PTEs are lost."""
@@ -257,7 +274,8 @@ class PageTable(CoreObject):
         st = lib.vmc_pt_free(self._h("free"), pt)
         if st == lib.VMC_E_BUSY:
             raise fail(st, op, "the root PD, or a directory that still has children", pt=pt)
-        check(st, op, pt=pt)
+        if st:
+            check(st, op, pt=pt)
 
     def pts_in_range(self, va: int, npages: int) -> list[int]:
         """PD/PT BOs (not the root) intersecting the range, children before parents."""
@@ -266,12 +284,16 @@ class PageTable(CoreObject):
         uint(op, "npages", npages)
         vm = self._h("pts_in_range")
         n = ffi.new("size_t *")
-        check(lib.vmc_vm_pts_in_range(vm, va, npages, ffi.NULL, 0, n), op, va=va, npages=npages)
+        st = lib.vmc_vm_pts_in_range(vm, va, npages, ffi.NULL, 0, n)
+        if st:
+            check(st, op, va=va, npages=npages)
         count = int(n[0])
         if not count:
             return []
         out = ffi.new("uint64_t[]", count)
-        check(lib.vmc_vm_pts_in_range(vm, va, npages, out, count, n), op, va=va, npages=npages)
+        st = lib.vmc_vm_pts_in_range(vm, va, npages, out, count, n)
+        if st:
+            check(st, op, va=va, npages=npages)
         return [int(out[i]) for i in range(count)]
 
     # PTEs -------------------------------------------------------------------------
@@ -298,14 +320,17 @@ class PageTable(CoreObject):
                 npages=npages,
                 phys=phys,
             )
-        check(st, op, va=va, npages=npages, phys=phys)
+        if st:
+            check(st, op, va=va, npages=npages, phys=phys)
 
     def unmap(self, va: int, npages: int) -> None:
         """Clear the PTEs of the range (missing page tables are skipped)."""
         op = "PageTable.unmap"
         uint(op, "va", va)
         uint(op, "npages", npages)
-        check(lib.vmc_vm_unmap(self._h("unmap"), va, npages), op, va=va, npages=npages)
+        st = lib.vmc_vm_unmap(self._h("unmap"), va, npages)
+        if st:
+            check(st, op, va=va, npages=npages)
 
     def invalidate(self, va: int, npages: int, mode: Invalidate = Invalidate.INVALID) -> None:
         """Invalidate the PTEs of the range into ``mode``."""
@@ -315,7 +340,8 @@ class PageTable(CoreObject):
         st = lib.vmc_vm_invalidate(self._h("invalidate"), va, npages, _c_int(mode))
         if st == lib.VMC_E_INVAL:
             raise fail(st, op, f"mode={mode!r} is not an Invalidate mode", mode=mode)
-        check(st, op, va=va, npages=npages)
+        if st:
+            check(st, op, va=va, npages=npages)
 
     def protect(self, va: int, npages: int, perms: int) -> None:
         """Set the R/W/X bits of the valid PTEs in the range to ``perms``."""
@@ -326,7 +352,8 @@ class PageTable(CoreObject):
         st = lib.vmc_vm_protect(self._h("protect"), va, npages, int(perms))
         if st == lib.VMC_E_INVAL:
             raise fail(st, op, f"perms={int(perms):#x} holds bits other than R/W/X", perms=perms)
-        check(st, op, va=va, npages=npages)
+        if st:
+            check(st, op, va=va, npages=npages)
 
     def walk(self, va: int, perms: int = 0) -> Walk:
         """Translate ``va`` as the GPU would, asking for ``perms``."""
@@ -338,7 +365,8 @@ class PageTable(CoreObject):
         )
         if st == lib.VMC_E_INVAL:
             raise fail(st, op, f"perms={int(perms):#x} holds bits other than R/W/X", va=va, perms=perms)
-        check(st, op, va=va, perms=perms)
+        if st:
+            check(st, op, va=va, perms=perms)
         return _walk(self._walk)
 
     def translates(self, va: int, perms: int = 0) -> bool:
@@ -360,11 +388,12 @@ class PageTable(CoreObject):
         uint(op, "va", va)
         uint(op, "npages", npages)
         uint(op, "perms", perms)
-        idx = ffi.new("uint64_t *")
+        idx = self._u64
         st = lib.vmc_vm_scan(self._h("scan"), va, npages, int(perms), idx, self._walk)
         if st == lib.VMC_E_INVAL:
             raise fail(st, op, f"perms={int(perms):#x} holds bits other than R/W/X", perms=perms)
-        check(st, op, va=va, npages=npages, perms=perms)
+        if st:
+            check(st, op, va=va, npages=npages, perms=perms)
         return int(idx[0]), _walk(self._walk)
 
     def read_ptes(self, va: int, npages: int) -> array[int]:
@@ -382,7 +411,9 @@ class PageTable(CoreObject):
             )
         out = array("Q", bytes(8 * npages))
         buf = ffi.from_buffer("uint64_t[]", out)
-        check(lib.vmc_vm_read_ptes(self._h("read_ptes"), va, npages, buf), op, va=va, npages=npages)
+        st = lib.vmc_vm_read_ptes(self._h("read_ptes"), va, npages, buf)
+        if st:
+            check(st, op, va=va, npages=npages)
         return out
 
     def find_phys(self, lo: int, hi: int, system: bool) -> tuple[int, int]:
@@ -390,19 +421,22 @@ class PageTable(CoreObject):
         op = "PageTable.find_phys"
         uint(op, "lo", lo)
         uint(op, "hi", hi)
-        count = ffi.new("uint64_t *")
-        first = ffi.new("uint64_t *")
+        count = self._u64
+        first = self._u64 + 1
         st = lib.vmc_vm_find_phys(self._h("find_phys"), lo, hi, int(bool(system)), count, first)
         if st == lib.VMC_E_INVAL:
             raise fail(st, op, f"lo={lo:#x} lies above hi={hi:#x}", lo=lo, hi=hi)
-        check(st, op, lo=lo, hi=hi)
+        if st:
+            check(st, op, lo=lo, hi=hi)
         return int(count[0]), int(first[0])
 
     @property
     def counters(self) -> PtCounters:
         """Valid PTEs, resident page-table BOs and the bytes they use."""
         a = ffi.new("uint64_t[3]")
-        check(lib.vmc_vm_counters(self._h("counters"), a, a + 1, a + 2), "PageTable.counters")
+        st = lib.vmc_vm_counters(self._h("counters"), a, a + 1, a + 2)
+        if st:
+            check(st, "PageTable.counters")
         return PtCounters(int(a[0]), int(a[1]), int(a[2]))
 
     def find_phys_in(self, va: int, npages: int, lo: int, hi: int, system: bool) -> tuple[int, int]:
@@ -412,12 +446,13 @@ class PageTable(CoreObject):
         uint(op, "npages", npages)
         uint(op, "lo", lo)
         uint(op, "hi", hi)
-        count = ffi.new("uint64_t *")
-        first = ffi.new("uint64_t *")
+        count = self._u64
+        first = self._u64 + 1
         st = lib.vmc_vm_find_phys_in(
             self._h("find_phys_in"), va, npages, lo, hi, int(bool(system)), count, first
         )
         if st == lib.VMC_E_INVAL:
             raise fail(st, op, f"lo={lo:#x} lies above hi={hi:#x}", lo=lo, hi=hi)
-        check(st, op, va=va, npages=npages, lo=lo, hi=hi)
+        if st:
+            check(st, op, va=va, npages=npages, lo=lo, hi=hi)
         return int(count[0]), int(first[0])

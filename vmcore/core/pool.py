@@ -48,7 +48,8 @@ class Pool(CoreObject):
             raise fail(st, op, f"size={size:#x} exceeds {MAX_BLOCKS * MIN_BLOCK:#x} bytes", size=size)
         if st == lib.VMC_E_ALIGN:
             raise fail(st, op, f"size={size:#x} must be a nonzero multiple of 4 KiB", size=size)
-        check(st, op, size=size)
+        if st:
+            check(st, op, size=size)
         self._p: Any = out[0]
         self._out: Any = ffi.new("uint64_t *")
         self._info: Any = ffi.new("vmc_block_info *")
@@ -87,7 +88,8 @@ class Pool(CoreObject):
             )
         if st == lib.VMC_E_INVAL:
             raise fail(st, op, "size must be at least 1 byte", size=size)
-        check(st, op, size=size)
+        if st:
+            check(st, op, size=size)
         return int(self._out[0])
 
     def free(self, block: int) -> None:
@@ -98,7 +100,8 @@ class Pool(CoreObject):
             raise fail(st, op, "the block is pinned; unpin it first", block=block)
         if st == lib.VMC_E_HANDLE:
             raise fail(st, op, "unknown block, or already freed", block=block)
-        check(st, op, block=block)
+        if st:
+            check(st, op, block=block)
 
     def pin(self, block: int) -> None:
         op = f"Pool({self.name}).pin"
@@ -106,7 +109,8 @@ class Pool(CoreObject):
         st = lib.vmc_pool_pin(self._h(op), block)
         if st == lib.VMC_E_STATE:
             raise fail(st, op, "the block is already pinned", block=block)
-        check(st, op, block=block)
+        if st:
+            check(st, op, block=block)
 
     def unpin(self, block: int) -> None:
         op = f"Pool({self.name}).unpin"
@@ -114,7 +118,8 @@ class Pool(CoreObject):
         st = lib.vmc_pool_unpin(self._h(op), block)
         if st == lib.VMC_E_STATE:
             raise fail(st, op, "the block is not pinned", block=block)
-        check(st, op, block=block)
+        if st:
+            check(st, op, block=block)
 
     def alloc_bo(self, size: int, contiguous: bool) -> list[tuple[int, int, int]] | None:
         """The blocks of a buffer object of ``size`` bytes (rounded up to 4 KiB), as
@@ -155,5 +160,7 @@ class Pool(CoreObject):
     def stats(self) -> PoolStats:
         op = f"Pool({self.name}).stats"
         a, f = self._stats
-        check(lib.vmc_pool_stats(self._h(op), a, a + 1, a + 2, a + 3, f), op)
+        st = lib.vmc_pool_stats(self._h(op), a, a + 1, a + 2, a + 3, f)
+        if st:
+            check(st, op)
         return PoolStats(int(a[0]), int(a[1]), int(a[2]), int(a[3]), int(f[0]) / 1e6)

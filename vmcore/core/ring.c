@@ -352,7 +352,7 @@ vmc_status vmc_ring_consume_cmd(vmc_ring *r, vmc_packet_info *info, vmc_sdma_cmd
     if (st != VMC_OK)
         return st;
     memset(cmd, 0, sizeof(*cmd));
-    cmd->opcode = info->opcode;
+    cmd->opcode = (uint64_t)info->opcode;
     switch (info->opcode) {
     case VMC_PKT_COPY:
         cmd->a = lohi(body + 1);
@@ -400,18 +400,15 @@ vmc_status vmc_ring_pass(vmc_ring *r, uint32_t writer, const vmc_sdma_cmd *cmds,
     uint32_t dw, total = 0;
     for (uint32_t i = 0; i < n; i++) {
         const vmc_sdma_cmd *c = &cmds[i];
+        if (c->count == 0 || c->count > UINT32_MAX)
+            return VMC_E_INVAL;
         if (c->opcode == VMC_PKT_PTEPDE) {
-            if (c->count == 0)
-                return VMC_E_INVAL;
             if (c->a & 7)
                 return VMC_E_ALIGN;
-        } else if (c->opcode == VMC_PKT_COPY) {
-            if (c->count == 0)
-                return VMC_E_INVAL;
-        } else {
+        } else if (c->opcode != VMC_PKT_COPY) {
             return VMC_E_INVAL;
         }
-        vmc_ring_packet_dw(c->opcode, 0, &dw);
+        vmc_ring_packet_dw((int)c->opcode, 0, &dw);
         total += dw;
         if (total > r->size)
             return VMC_E_NOSPACE;
@@ -429,8 +426,8 @@ vmc_status vmc_ring_pass(vmc_ring *r, uint32_t writer, const vmc_sdma_cmd *cmds,
     for (uint32_t i = 0; st == VMC_OK && i < n; i++) {
         const vmc_sdma_cmd *c = &cmds[i];
         st = c->opcode == VMC_PKT_PTEPDE
-                 ? vmc_ring_emit_ptepde(r, writer, c->a, c->b, c->c, c->d, c->count)
-                 : vmc_ring_emit_copy(r, writer, c->a, c->b, c->count);
+                 ? vmc_ring_emit_ptepde(r, writer, c->a, c->b, c->c, c->d, (uint32_t)c->count)
+                 : vmc_ring_emit_copy(r, writer, c->a, c->b, (uint32_t)c->count);
     }
     if (st == VMC_OK)
         st = vmc_ring_emit_fence(r, writer, fence_addr, seq);

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from vmcore._core import ffi, lib
-from vmcore.core._status import CoreObject, check, fail, sint, uint
+from vmcore.core._status import U32_MAX, U64_MAX, CoreObject, check, fail, sint, uint
 from vmcore.errors import RingCorrupt, StateError
 
 MAX_WRITERS: Final[int] = lib.VMC_RING_MAX_WRITERS
@@ -93,14 +93,16 @@ def packet_dw(op: Op, count: int = 0) -> int:
     uint("packet_dw", "count", count, 32)
     sint("packet_dw", "op", op)  # int() of an over-wide int would raise OverflowError
     out = ffi.new("uint32_t *")
-    check(lib.vmc_ring_packet_dw(int(op), count, out), "packet_dw", op=op, count=count)
+    st = lib.vmc_ring_packet_dw(int(op), count, out)
+    if st:
+        check(st, "packet_dw", op=op, count=count)
     return int(out[0])
 
 
 class Ring(CoreObject):
     """A ring of ``size_dw`` dwords (a power of two, 16 .. 2**24)."""
 
-    __slots__ = ("_body", "_cmd", "_info", "_occ", "_r")
+    __slots__ = ("_body", "_cmd", "_cmds", "_cmds_cap", "_cmds_p", "_info", "_occ", "_r")
 
     def __init__(self, size_dw: int = 4096, mode: RingMode = RingMode.LOCKED) -> None:
         op = "Ring"
@@ -117,7 +119,8 @@ class Ring(CoreObject):
                 else f"size_dw={size_dw} must be a power of two in 16..16777216"
             )
             raise fail(st, op, detail, size_dw=size_dw, mode=mode)
-        check(st, op, size_dw=size_dw, mode=mode)
+        if st:
+            check(st, op, size_dw=size_dw, mode=mode)
         self._r: Any = out[0]
         self._info: Any = ffi.new("vmc_packet_info *")
         self._body: Any = None
@@ -125,6 +128,9 @@ class Ring(CoreObject):
         uses consume_command, and a ring is made per GPU for every run."""
         self._cmd: Any = ffi.new("vmc_sdma_cmd *")
         self._occ: Any = ffi.new("uint32_t *")
+        self._cmds_cap = 8
+        self._cmds: Any = ffi.new("uint64_t[]", 6 * self._cmds_cap)
+        self._cmds_p: Any = ffi.cast("vmc_sdma_cmd *", self._cmds)
 
     def close(self) -> None:
         # getattr: __del__ runs close() even when __init__ raised before _r was set.
@@ -151,7 +157,8 @@ class Ring(CoreObject):
             raise fail(st, op, "the owner already holds the lock", owner=owner)
         if st == lib.VMC_E_LOCK:
             raise fail(st, op, f"the lock is held by owner {self.pointers.lock_owner}", owner=owner)
-        check(st, op, owner=owner)
+        if st:
+            check(st, op, owner=owner)
 
     def unlock(self, owner: int) -> None:
         op = "Ring.unlock"
@@ -159,7 +166,8 @@ class Ring(CoreObject):
         st = lib.vmc_ring_unlock(self._h(op), owner)
         if st == lib.VMC_E_STATE:
             raise fail(st, op, "commit the open reservation before unlocking", owner=owner)
-        check(st, op, owner=owner)
+        if st:
+            check(st, op, owner=owner)
 
     def reserve(self, writer: int, n: int) -> None:
         """Reserve ``n`` dwords for ``writer`` (``amdgpu_ring_alloc``)."""
@@ -182,7 +190,8 @@ class Ring(CoreObject):
             raise fail(st, op, "the writer already has an open reservation", writer=writer, n=n)
         if st == lib.VMC_E_INVAL:
             raise fail(st, op, "n must be at least 1", writer=writer, n=n)
-        check(st, op, writer=writer, n=n)
+        if st:
+            check(st, op, writer=writer, n=n)
 
     def _status(self, st: int, op: str, writer: int, **args: object) -> None:
         if st == lib.VMC_E_LOCK:
@@ -191,7 +200,8 @@ class Ring(CoreObject):
             raise fail(st, op, "the writer has no open reservation", writer=writer, **args)
         if st == lib.VMC_E_RANGE:
             raise fail(st, op, "the write runs past the reservation", writer=writer, **args)
-        check(st, op, writer=writer, **args)
+        if st:
+            check(st, op, writer=writer, **args)
 
     def write(self, writer: int, dwords: Sequence[int]) -> None:
         op = "Ring.write"
@@ -283,7 +293,8 @@ class Ring(CoreObject):
             return None
         if st == lib.VMC_E_CORRUPT:
             raise RingCorrupt(f"{op}: {self._corruption()}", st)
-        check(st, op)
+        if st:
+            check(st, op)
         i = self._info
         return Packet(int(i.offset), Op(i.opcode), tuple(self._body[0 : i.body_len]))
 
@@ -295,7 +306,8 @@ class Ring(CoreObject):
             return None
         if st == lib.VMC_E_CORRUPT:
             raise RingCorrupt(f"{op}: {self._corruption()}", st)
-        check(st, op)
+        if st:
+            check(st, op)
         c = self._cmd
         return (Op(c.opcode), int(c.a), int(c.b), int(c.c), int(c.d), int(c.count))
 
@@ -307,23 +319,61 @@ class Ring(CoreObject):
         self._writer(op, "writer", writer)
         uint(op, "fence_addr", fence_addr)
         uint(op, "seq", seq, 32)
-        arr = ffi.new("vmc_sdma_cmd[]", len(commands))
+        n = len(commands)
+        words: list[int] = []
+        for cmd in commands:
+            # one expression for the common case; _bad_commands names what is wrong
+            if not (
+                type(cmd) is tuple
+                and len(cmd) == 6
+                and (cmd[0] is Op.PTEPDE or cmd[0] is Op.COPY)
+                and type(cmd[1]) is int
+                and type(cmd[2]) is int
+                and type(cmd[3]) is int
+                and type(cmd[4]) is int
+                and type(cmd[5]) is int
+                and 0 <= cmd[1] <= U64_MAX
+                and 0 <= cmd[2] <= U64_MAX
+                and 0 <= cmd[3] <= U64_MAX
+                and 0 <= cmd[4] <= U64_MAX
+                and 0 < cmd[5] <= U32_MAX
+            ):
+                self._bad_commands(op, commands)
+            words += cmd
+        if n > self._cmds_cap:
+            self._cmds_cap = max(n, 2 * self._cmds_cap)
+            self._cmds = ffi.new("uint64_t[]", 6 * self._cmds_cap)
+            self._cmds_p = ffi.cast("vmc_sdma_cmd *", self._cmds)
+        self._cmds[0 : 6 * n] = words
+        st = lib.vmc_ring_pass(self._h(op), writer, self._cmds_p, n, fence_addr, seq, self._occ)
+        if st in (lib.VMC_E_STATE, lib.VMC_E_NOSPACE):
+            return None
+        if st:
+            self._bad_commands(op, commands)
+            if st == lib.VMC_E_ALIGN:
+                raise fail(st, op, f"fence_addr={fence_addr:#x} is not 4-byte aligned")
+            if st:
+                check(st, op, writer=writer, n=n)
+        return int(self._occ[0])
+
+    @staticmethod
+    def _bad_commands(op: str, commands: Sequence[Command]) -> None:
+        """Raise for the first command the core would refuse (does nothing if none)."""
         for i, cmd in enumerate(commands):
+            if not isinstance(cmd, tuple) or len(cmd) != 6:
+                raise fail(
+                    lib.VMC_E_INVAL, op, f"command {i} is {cmd!r}, not an (op, a, b, c, d, count) tuple"
+                )
             code, a, b, c, d, count = cmd
             if code not in (Op.PTEPDE, Op.COPY):
                 raise fail(lib.VMC_E_INVAL, op, f"command {i} is {code!r}, not PTEPDE or COPY")
             for name, v in (("a", a), ("b", b), ("c", c), ("d", d)):
                 uint(op, name, v)
             uint(op, "count", count, 32)
-            e = arr[i]
-            e.opcode, e.a, e.b, e.c, e.d, e.count = int(code), a, b, c, d, count
-        st = lib.vmc_ring_pass(self._h(op), writer, arr, len(commands), fence_addr, seq, self._occ)
-        if st in (lib.VMC_E_STATE, lib.VMC_E_NOSPACE):
-            return None
-        if st == lib.VMC_E_ALIGN:
-            raise fail(st, op, "a PTEPDE pe is not 8-byte aligned or fence_addr not 4-byte aligned")
-        check(st, op, writer=writer, n=len(commands))
-        return int(self._occ[0])
+            if not count:
+                raise fail(lib.VMC_E_INVAL, op, f"command {i} has a count of 0")
+            if code is Op.PTEPDE and a & 7:
+                raise fail(lib.VMC_E_ALIGN, op, f"command {i}: pe={a:#x} is not 8-byte aligned")
 
     def _corruption(self) -> Corruption:
         i = self._info
@@ -333,7 +383,9 @@ class Ring(CoreObject):
         """Walk rptr..wptr; ``None`` when intact, else the first corrupt packet."""
         op = "Ring.check"
         ok = ffi.new("int *")
-        check(lib.vmc_ring_check(self._h(op), ok, self._info), op)
+        st = lib.vmc_ring_check(self._h(op), ok, self._info)
+        if st:
+            check(st, op)
         return None if ok[0] else self._corruption()
 
     @property
@@ -341,5 +393,7 @@ class Ring(CoreObject):
         op = "Ring.pointers"
         p = ffi.new("uint64_t[2]")
         s = ffi.new("uint32_t[2]")
-        check(lib.vmc_ring_pointers(self._h(op), p, p + 1, s, s + 1), op)
+        st = lib.vmc_ring_pointers(self._h(op), p, p + 1, s, s + 1)
+        if st:
+            check(st, op)
         return RingPointers(int(p[0]), int(p[1]), int(s[0]), int(s[1]))

@@ -17,7 +17,9 @@ class PageStore(CoreObject):
 
     def __init__(self) -> None:
         out = ffi.new("vmc_store **")
-        check(lib.vmc_store_create(out), "PageStore")
+        st = lib.vmc_store_create(out)
+        if st:
+            check(st, "PageStore")
         self._s: Any = out[0]
         self._out: Any = ffi.new("uint64_t *")
         self._out2: Any = ffi.new("uint64_t *")
@@ -39,7 +41,8 @@ class PageStore(CoreObject):
         st = lib.vmc_store_add_region(self._h(op), base, npages)
         if st == lib.VMC_E_BUSY:
             raise fail(st, op, "the region overlaps one already added", base=base, npages=npages)
-        check(st, op, base=base, npages=npages)
+        if st:
+            check(st, op, base=base, npages=npages)
 
     def fill(self, phys: int, npages: int, value: int) -> None:
         op = "PageStore.fill"
@@ -49,7 +52,8 @@ class PageStore(CoreObject):
         st = lib.vmc_store_fill(self._h(op), phys, npages, value)
         if st == lib.VMC_E_RANGE:
             raise fail(st, op, "the pages are not inside one region of memory", phys=phys, npages=npages)
-        check(st, op, phys=phys, npages=npages)
+        if st:
+            check(st, op, phys=phys, npages=npages)
 
     def copy(self, src: int, dst: int, npages: int) -> None:
         op = "PageStore.copy"
@@ -66,12 +70,15 @@ class PageStore(CoreObject):
                 dst=dst,
                 npages=npages,
             )
-        check(st, op, src=src, dst=dst, npages=npages)
+        if st:
+            check(st, op, src=src, dst=dst, npages=npages)
 
     def get(self, phys: int) -> int:
         op = "PageStore.get"
         uint(op, "phys", phys)
-        check(lib.vmc_store_get(self._h(op), phys, self._out), op, phys=phys)
+        st = lib.vmc_store_get(self._h(op), phys, self._out)
+        if st:
+            check(st, op, phys=phys)
         return int(self._out[0])
 
     def check(self, phys: int, npages: int, value: int) -> tuple[int, int]:
@@ -109,5 +116,6 @@ class PageStore(CoreObject):
         uint(op, "dst_va", dst_va)
         uint(op, "npages", npages)
         st = lib.vmc_vm_store_copy(pt._h("store"), self._h(op), src_va, dst_va, npages, self._out)
-        check(st, op, src_va=src_va, dst_va=dst_va, npages=npages)
+        if st:
+            check(st, op, src_va=src_va, dst_va=dst_va, npages=npages)
         return int(self._out[0])

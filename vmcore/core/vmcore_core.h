@@ -271,14 +271,15 @@ vmc_status vmc_ring_packet_dw(int opcode, uint32_t count, uint32_t *out);
 /* Execute the next packet (as the SDMA engine): copy its body out and advance rptr.
  * VMC_E_STATE when the ring is empty, VMC_E_CORRUPT (info->reason set) when corrupt. */
 vmc_status vmc_ring_consume(vmc_ring *r, vmc_packet_info *info, uint32_t *body, size_t cap);
-/* A packet decoded into its fields: what the SDMA engine executes. */
+/* A packet decoded into its fields: what the SDMA engine executes.  Six 64-bit words,
+ * so an array of them is an array of uint64_t six at a time. */
 typedef struct {
-    int opcode;
+    uint64_t opcode;
     uint64_t a;      /* PTEPDE: pe; COPY: src; FENCE, WRITE: addr */
     uint64_t b;      /* PTEPDE: flags; COPY: dst */
     uint64_t c;      /* PTEPDE: addr */
     uint64_t d;      /* PTEPDE: incr */
-    uint32_t count;  /* PTEPDE: PTEs; COPY: bytes; FENCE: seq; WRITE: data dwords; NOP: 0 */
+    uint64_t count;  /* PTEPDE: PTEs; COPY: bytes; FENCE: seq; WRITE: data dwords; NOP: 0 */
 } vmc_sdma_cmd;
 /* vmc_ring_consume with the body decoded into *cmd (same statuses; info as there). */
 vmc_status vmc_ring_consume_cmd(vmc_ring *r, vmc_packet_info *info, vmc_sdma_cmd *cmd);
