@@ -7,12 +7,21 @@ the log and the GPUs by name, and take the other rooms they call explicitly.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from vmcore.engine.gpu.memory import Memory
 from vmcore.engine.model import Domain, Gpu, Link, Placement
 from vmcore.engine.monitor import Monitor
 from vmcore.engine.sim import Sim
 from vmcore.errors import ScenarioError
 from vmcore.plugins import ActivePolicies
+
+Text = str | Callable[[], str]
+"""A message or name, or how to make it: hot paths format text only when it is read."""
+
+
+def text(t: Text) -> str:
+    return t if isinstance(t, str) else t()
 
 
 class Device:

@@ -9,6 +9,7 @@ never reused, so a PTE still pointing at freed system pages is always detectable
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from vmcore.core import PageStore, Pool
@@ -109,9 +110,15 @@ class Memory:
             self.store.fill(base, n // PAGE, 0)  # new memory reads 0
         return Placement(Domain.VRAM, gpu, blocks, gpu.vram)
 
-    def free(self, place: Placement, why: str, mapped_at: list[tuple[Vm, int, int]] | None = None) -> None:
+    def free(
+        self,
+        place: Placement,
+        why: str | Callable[[], str],
+        mapped_at: list[tuple[Vm, int, int]] | None = None,
+    ) -> None:
         """Give memory back, after checking that no valid PTE where it was mapped
-        (``mapped_at``: VM, VA, pages) still points into it."""
+        (``mapped_at``: VM, VA, pages) still points into it; ``why`` (or what makes it)
+        names the freeing in a stale-PTE finding."""
         system = place.domain is not Domain.VRAM
         for vm, va, npages in mapped_at or ():
             if not vm.alive:
@@ -123,7 +130,7 @@ class Memory:
                         "stale pte",
                         self.sim.now,
                         f"{n} valid PTE(s) of {vm.process.name} on {vm.gpu.name} (first at VA {first:#x}) "
-                        f"still point to memory freed by {why}",
+                        f"still point to memory freed by {why if isinstance(why, str) else why()}",
                     )
                     break
         if place.pool is not None:

@@ -18,14 +18,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
 from vmcore.core import Command, FenceKind, NodeKind, Op, Ring, RingMode, packet_dw
+from vmcore.engine.gpu.device import Device, Text, text
 from vmcore.engine.model import PAGE, Engine, Gpu, Placement, Resv, Usage
 from vmcore.engine.sim import Proc, Signal, SimFence, Sleep, WaitFence, WaitSignal
 from vmcore.errors import RingCorrupt
 
 if TYPE_CHECKING:
     from collections.abc import Generator
-
-    from vmcore.engine.gpu.device import Device
 
     Gen = Generator[Any, Any, Any]
 
@@ -137,10 +136,13 @@ class PageQueue:
     def _wake_scheduler(self, _f: SimFence) -> None:
         self.sim.fire(self.wake)
 
-    def copy(self, src: Placement, dst: Placement, size: int, what: str, resv: Resv | None = None) -> Gen:
+    def copy(self, src: Placement, dst: Placement, size: int, what: Text, resv: Resv | None = None) -> Gen:
         """A kernel copy through TTM's entity (``amdgpu_copy_buffer``), waited for; its
         fence goes on ``resv`` (KERNEL usage) while it runs."""
-        name = f"copy {what}"
+
+        def name() -> str:
+            return f"copy {text(what)}"
+
         pkts: Packets = []
         done = 0
         while done < size:
@@ -151,13 +153,13 @@ class PageQueue:
             done += n
         if self.run_now(self.move_entity, pkts, [], name):
             return
-        fence = self.sim.fence(FenceKind.KERNEL, name)
-        self.push_kernel_job(self.move_entity, KernelJob(name, pkts, [], fence))
+        fence = self.sim.fence(FenceKind.KERNEL, name())
+        self.push_kernel_job(self.move_entity, KernelJob(fence.name, pkts, [], fence))
         if resv is not None:
             resv.add(fence, Usage.KERNEL)
         yield WaitFence(fence)
 
-    def run_now(self, entity: Entity, packets: Packets, deps: list[SimFence], name: str) -> bool:
+    def run_now(self, entity: Entity, packets: Packets, deps: list[SimFence], name: Text) -> bool:
         """Run a kernel job that its submitter is about to wait for at once, within the
         submitter's step, when nothing else can happen until it is done; returns whether
         it ran (if not, the caller submits it and waits).
@@ -205,7 +207,7 @@ class PageQueue:
                 store.copy(a, b, count // PAGE)
             sim.elapse(ns)
         if self.dev.mon.logging:
-            self.dev.log(f"{self.engine.name} page queue", "fence", name)
+            self.dev.log(f"{self.engine.name} page queue", "fence", text(name))
         return True
 
     def ring_write(self, writer: int, packets: Packets, fence: SimFence) -> Gen:

@@ -212,18 +212,22 @@ class Svm:
             else:
                 src_gpu = g.place.gpu or proc.gpus[0]
             assert src_gpu.pq is not None
-            yield from src_gpu.pq.copy(g.place, new, g.size, f"{proc.name} {g.va:#x} to {target}")
+            yield from src_gpu.pq.copy(g.place, new, g.size, lambda: f"{proc.name} {g.va:#x} to {target}")
             old = g.place
             g.place = new
             self.ttm.placed(g)
-            dev.memory.free(old, f"migration of {proc.name} {g.va:#x} ({cause})", granule_scope(g))
+            dev.memory.free(old, lambda: f"migration of {proc.name} {g.va:#x} ({cause})", granule_scope(g))
             if silent:
                 yield from self.invalidate_granule(proc, g, 0)
-            dev.mon.count("migrations")
-            dev.mon.count("bytes_moved", g.size)
-            dev.log(
-                dev.current_name(), "migrated", f"{proc.name} {g.va:#x} +{g.size:#x} to {target} ({cause})"
-            )
+            counters = dev.mon.counters
+            counters["migrations"] += 1
+            counters["bytes_moved"] += g.size
+            if dev.mon.logging:
+                dev.log(
+                    dev.current_name(),
+                    "migrated",
+                    f"{proc.name} {g.va:#x} +{g.size:#x} to {target} ({cause})",
+                )
             if stop:
                 yield from self.map_on_access(proc, g.range, [g])
                 if proc.quiesced:  # a kill in the meantime resumed the queues already

@@ -19,6 +19,7 @@ most once, and an allocation that made no progress in a whole walk fails.
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Callable, Generator, Iterator
 from typing import Any
 
@@ -28,7 +29,7 @@ from vmcore.core.pagetable import Level
 from vmcore.decisions import AllocMode, AllocRequest, EvictCandidate, RootPdMode
 from vmcore.engine.gpu.device import Device
 from vmcore.engine.gpu.memory import pool_alloc
-from vmcore.engine.model import Bo, Domain, Gpu, Granule, Placement
+from vmcore.engine.model import Bo, Domain, Gpu, Granule, Placement, Vm
 
 Gen = Generator[Any, Any, Any]
 EvictFunc = Callable[[Any, bool, str], Gen]
@@ -36,44 +37,61 @@ EvictFunc = Callable[[Any, bool, str], Gen]
 Victim = Bo | Granule
 
 _ORDER_BITS = 32
+_PASSED_ALL = 1 << 127
+"""``passed[vm]`` once a walk went past every page table of the VM."""
 
 
 class Lru:
     """The eviction candidates in one GPU's VRAM, least recently used first.
 
     Keyed by ``lru << 32 | order``: the use counter, then registration order for the
-    objects never used (root PDs), which is the order the whole-list policies see."""
+    objects never used (root PDs).  The leaf page tables of a VM share its root PD's
+    reservation, so they are kept apart, one sorted group per VM, and a walk that may
+    not wait passes over a busy VM's page tables in one step (``amdgpu_vm_evictable``
+    refuses them all alike) instead of one by one."""
 
-    __slots__ = ("_d",)
+    __slots__ = ("groups", "main")
 
     def __init__(self) -> None:
-        self._d: SortedDict[int, Victim] = SortedDict()
+        self.main: SortedDict[int, Victim] = SortedDict()
+        """Everything but leaf page tables."""
+        self.groups: dict[Vm, SortedDict[int, Victim]] = {}
+        """The leaf page tables of each VM."""
 
     @staticmethod
     def key(obj: Victim) -> int:
         return obj.lru << _ORDER_BITS | obj.order
 
+    def _dict(self, obj: Victim, make: bool) -> SortedDict[int, Victim] | None:
+        if isinstance(obj, Bo) and obj.pt_of is not None and obj.pt_handle:
+            d = self.groups.get(obj.pt_of)
+            if d is None and make:
+                d = self.groups[obj.pt_of] = SortedDict()
+            return d
+        return self.main
+
     def add(self, obj: Victim) -> None:
-        self._d[self.key(obj)] = obj
+        d = self._dict(obj, True)
+        assert d is not None
+        d[self.key(obj)] = obj
         obj.lru_home = self
 
     def remove(self, obj: Victim) -> None:
-        del self._d[self.key(obj)]
+        d = self._dict(obj, False)
+        assert d is not None
+        del d[self.key(obj)]
         obj.lru_home = None
-
-    def after(self, cursor: int) -> tuple[int, Victim] | None:
-        """The first entry whose key is above ``cursor`` (-1: the head), or None."""
-        d = self._d
-        i = d.bisect_right(cursor)
-        if i >= len(d):
-            return None
-        return d.peekitem(i)
+        if not d and d is not self.main:
+            assert isinstance(obj, Bo) and obj.pt_of is not None
+            del self.groups[obj.pt_of]
 
     def __iter__(self) -> Iterator[Victim]:
-        return iter(self._d.values())
+        """Every candidate, least recently used first."""
+        parts = [self.main.items(), *(g.items() for g in self.groups.values())]
+        return (obj for _, obj in heapq.merge(*parts))
 
     def __len__(self) -> int:
-        return len(self._d)
+        return len(self.main) + sum(len(g) for g in self.groups.values())
 
 
 def _evictable_kind(obj: Victim) -> bool:
@@ -174,13 +192,12 @@ class Ttm:
             return place
         why = f"allocation of {size} bytes for {purpose}"
         walk = self._walk_ordered if dev.policies.custom_evict_order else self._walk_lru
+        skip_busy = mode is AllocMode.NO_WAIT
         tried: set[int] = set()
+        passed: dict[Vm, int] = {}
         while True:
             progressed = False
-            for obj, busy in walk(gpu, exclude, tried):
-                tried.add(id(obj))
-                if mode is AllocMode.NO_WAIT and busy:
-                    continue
+            for obj in walk(gpu, exclude, tried, passed, skip_busy):
                 ok = yield from self.evict(obj, fault_path=fault_path, why=why)
                 progressed = True
                 place = dev.memory.try_alloc(gpu, domain, size, contiguous)
@@ -205,24 +222,68 @@ class Ttm:
         return True, busy
 
     def _walk_lru(
-        self, gpu: Gpu, exclude: tuple[object, ...], tried: set[int]
-    ) -> Iterator[tuple[Victim, bool]]:
+        self, gpu: Gpu, exclude: tuple[object, ...], tried: set[int], passed: dict[Vm, int], skip_busy: bool
+    ) -> Iterator[Victim]:
         """The default order: the LRU from its head, with a cursor that survives the
-        evictions made meanwhile (``ttm_lru_walk_for_evict``)."""
+        evictions made meanwhile (``ttm_lru_walk_for_evict``); yields what to evict.
+
+        Each candidate reached is tried once per allocation (``tried``); one that is
+        busy is passed over when the allocation may not wait.  A VM's page tables are
+        all busy or all idle: a busy VM is passed over whole, and ``passed[vm]`` records
+        how far the walk has gone past it (its page tables up to there count as tried,
+        as they would one by one)."""
         lru = gpu.lru
         assert lru is not None
         cursor = -1
-        while (got := lru.after(cursor)) is not None:
-            cursor, obj = got
-            if id(obj) in tried:
-                continue
-            ok, busy = self._candidate(obj, gpu, exclude)
-            if ok:
-                yield obj, busy
+        while True:  # one merge from the cursor until a yield (the LRU may change then)
+            skipped: list[Vm] = []
+            streams: list[tuple[Iterator[int], SortedDict[int, Victim], bool]] = [
+                (iter(lru.main.irange(cursor, None, (False, True))), lru.main, False)
+            ]
+            for vm, d in lru.groups.items():
+                if skip_busy and not vm.resv.idle():
+                    skipped.append(vm)
+                    continue
+                start = max(cursor, passed.get(vm, -1))
+                streams.append((iter(d.irange(start, None, (False, True))), d, True))
+            heads = [next(it, None) for it, _, _ in streams]
+            found: Victim | None = None
+            key = -1
+            while True:
+                i = -1
+                for j, h in enumerate(heads):
+                    if h is not None and (i < 0 or h < key):
+                        i, key = j, h
+                if i < 0:
+                    break
+                it, d, grouped = streams[i]
+                heads[i] = next(it, None)
+                obj = d[key]
+                if id(obj) in tried:
+                    continue
+                if not grouped:
+                    ok, busy = self._candidate(obj, gpu, exclude)
+                    if not ok:
+                        continue
+                    tried.add(id(obj))
+                    if busy and skip_busy:
+                        continue
+                else:
+                    tried.add(id(obj))  # an idle VM's page table, or one the allocation may wait for
+                found = obj
+                break
+            if found is None:
+                for vm in skipped:
+                    passed[vm] = _PASSED_ALL
+                return
+            for vm in skipped:
+                passed[vm] = max(passed.get(vm, -1), key)
+            cursor = key
+            yield found
 
     def _walk_ordered(
-        self, gpu: Gpu, exclude: tuple[object, ...], tried: set[int]
-    ) -> Iterator[tuple[Victim, bool]]:
+        self, gpu: Gpu, exclude: tuple[object, ...], tried: set[int], passed: dict[Vm, int], skip_busy: bool
+    ) -> Iterator[Victim]:
         """The active evict policy orders every candidate (one question per walk)."""
         lru = gpu.lru
         assert lru is not None
@@ -251,8 +312,12 @@ class Ttm:
             return
         for cand in self.dev.policies.evict_order(cands):
             got = by_name.get(cand.name)
-            if got is not None and id(got[0]) not in tried:
-                yield got
+            if got is None or id(got[0]) in tried:
+                continue
+            tried.add(id(got[0]))
+            if got[1] and skip_busy:
+                continue
+            yield got[0]
 
     def evict(self, obj: object, *, fault_path: bool, why: str) -> Gen:
         """Move ``obj`` out of VRAM through the op of its kind; returns success."""

@@ -209,11 +209,15 @@ class PageTables:
             if entity.last is not None and not entity.last.signaled:
                 deps.append(entity.last)  # FIFO: ordered after the entity's previous job
         self._updates += 1
-        name = f"{kind} {vm.process.name}@{vm.gpu.name}#{self._updates}"
+        n = self._updates
+
+        def name() -> str:
+            return f"{kind} {vm.process.name}@{vm.gpu.name}#{n}"
+
         quiet = entity is not None and wait is not None and not _watched(vm, *wait)
         if quiet and entity is not None and pq.run_now(entity, packets, deps, name):
             return None
-        fence = dev.sim.fence(FenceKind.KERNEL, name, deps=deps)
+        fence = dev.sim.fence(FenceKind.KERNEL, name(), deps=deps)
         if entity is None:
             # amdgpu_job_submit_direct: straight into the ring, no scheduler, no dependencies
             node = dev.sim.node(NodeKind.JOB, f"direct update {fence.name}")
