@@ -310,7 +310,7 @@ class WaitForGraph(CoreObject):
     ``[a, b, ..., node before a]``: a deadlock.
     """
 
-    __slots__ = ("_counts", "_cycle", "_flag", "_g", "_len", "_out")
+    __slots__ = ("_counts", "_cycle", "_flag", "_g", "_len", "_live", "_out")
 
     def __init__(self, max_nodes: int = 1 << 20) -> None:
         uint("WaitForGraph", "max_nodes", max_nodes, 32)
@@ -324,6 +324,8 @@ class WaitForGraph(CoreObject):
         self._cycle: Any = ffi.new("uint64_t[]", 64)
         self._counts: Any = ffi.new("uint64_t[2]")  # (nodes, edges)
         self._flag: Any = ffi.new("int *")
+        self._live = 0
+        """Nodes alive (a cycle holds at most all of them: the buffer's bound)."""
 
     def close(self) -> None:
         # getattr: __del__ runs close() even when __init__ raised before _g was set.
@@ -345,6 +347,7 @@ class WaitForGraph(CoreObject):
             raise fail(st, op, f"kind={kind!r} is not a NodeKind", kind=kind)
         if st:
             check(st, op, kind=kind, label=label)
+        self._live += 1
         return int(self._out[0])
 
     def remove_node(self, node: int) -> None:
@@ -354,6 +357,7 @@ class WaitForGraph(CoreObject):
         st = lib.vmc_wfg_remove_node(self._h(op), node)
         if st:
             check(st, op, node=node)
+        self._live -= 1
 
     def node(self, node: int) -> Node:
         op = "WaitForGraph.node"
@@ -377,25 +381,31 @@ class WaitForGraph(CoreObject):
         if counts[0] > len(self._cycle):
             self._cycle = ffi.new("uint64_t[]", counts[0] * 2)
 
-    def add_edge(self, a: int, b: int) -> list[int] | None:
-        """Insert "a waits for b"; return the cycle it closes, or ``None``."""
+    def add_edge(self, a: int, b: int, exists_ok: bool = False) -> list[int] | None:
+        """Insert "a waits for b"; return the cycle it closes, or ``None`` (also when
+        the edge exists already and ``exists_ok``)."""
         op = "WaitForGraph.add_edge"
         uint(op, "a", a)
         uint(op, "b", b)
-        self._ensure_cycle_room(op)
+        if self._live > len(self._cycle):
+            self._ensure_cycle_room(op)
         st = lib.vmc_wfg_add_edge(self._h(op), a, b, self._cycle, len(self._cycle), self._len)
         if st == lib.VMC_E_STATE:
+            if exists_ok:
+                return None
             raise fail(st, op, "the edge already exists", a=a, b=b)
         if st:
             check(st, op, a=a, b=b)
         return self._cycle_list()
 
-    def remove_edge(self, a: int, b: int) -> None:
+    def remove_edge(self, a: int, b: int, missing_ok: bool = False) -> None:
         op = "WaitForGraph.remove_edge"
         uint(op, "a", a)
         uint(op, "b", b)
         st = lib.vmc_wfg_remove_edge(self._h(op), a, b)
         if st == lib.VMC_E_STATE:
+            if missing_ok:
+                return
             raise fail(st, op, "no such edge", a=a, b=b)
         if st:
             check(st, op, a=a, b=b)

@@ -202,6 +202,8 @@ class Bo:
     """Page-table BOs: the VM and the handle in its page table."""
     pt_handle: int = 0
     pt_level: int = 0
+    pt_va: int = 0
+    """PD/PT BOs: the first VA their entries map (the PTE-write sink's base)."""
     order: int = 0
     """When it was registered with TTM, among everything TTM knows (ties in LRU order)."""
     lru_home: Lru | None = None

@@ -168,7 +168,8 @@ class Sim:
         self._seq = 0
         self.fences = FenceTable()
         self.wfg = WaitForGraph()
-        self.node_names: dict[int, str] = {}
+        self.node_names: dict[int, str | Callable[[], str]] = {}
+        """Wait-for-graph node -> its name, or what makes it (read only when reported)."""
         self.fence_names: dict[int, str] = {}
         self.actors: list[Actor] = []
         self.deadlocks: list[list[str]] = []
@@ -184,10 +185,14 @@ class Sim:
         self.wfg.close()
 
     # nodes -------------------------------------------------------------------------
-    def node(self, kind: NodeKind, name: str) -> int:
+    def node(self, kind: NodeKind, name: str | Callable[[], str]) -> int:
         n = self.wfg.add_node(kind)
         self.node_names[n] = name
         return n
+
+    def name_of(self, n: int) -> str:
+        name = self.node_names.get(n, f"node {n:#x}")
+        return name if isinstance(name, str) else name()
 
     def drop_node(self, n: int) -> None:
         self.wfg.remove_node(n)
@@ -195,19 +200,19 @@ class Sim:
 
     def edge(self, a: int, b: int) -> None:
         """Record "a waits for b"; a cycle is a deadlock, reported once per cycle."""
-        if not a or not b or self.wfg.has_edge(a, b):
+        if not a or not b:
             return
-        cycle = self.wfg.add_edge(a, b)
+        cycle = self.wfg.add_edge(a, b, exists_ok=True)
         if cycle:
-            names = [self.node_names.get(n, f"node {n:#x}") for n in cycle]
+            names = [self.name_of(n) for n in cycle]
             self.deadlocks.append(names)
             for cb in self.on_deadlock:
                 cb(names)
 
     def unedge(self, a: int, b: int) -> None:
         """Forget "a waits for b" (0 stands for a node already gone)."""
-        if a and b and self.wfg.has_edge(a, b):
-            self.wfg.remove_edge(a, b)
+        if a and b:
+            self.wfg.remove_edge(a, b, missing_ok=True)
 
     # actors ------------------------------------------------------------------------
     def spawn(self, name: str, gen: Proc, kind: str = "actor", node: int | None = None) -> Actor:
@@ -237,7 +242,7 @@ class Sim:
         for d in deps or ():
             c.add_dep(d.c)
         c.arm()
-        f = SimFence(c, name, kind, self.node(NodeKind.FENCE, f"fence {name}"))
+        f = SimFence(c, name, kind, self.node(NodeKind.FENCE, lambda: f"fence {name}"))
         self.fence_names[c.handle] = name
         return f
 

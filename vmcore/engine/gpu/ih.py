@@ -121,7 +121,7 @@ class FaultHandler:
             kind = "retry" if f.retry else "no-retry"
             sim = self.dev.sim
             f.node = sim.node(
-                NodeKind.FAULT, f"{kind} fault {f.va:#x} of {f.vm.process.name} on {f.vm.gpu.name}"
+                NodeKind.FAULT, lambda: f"{kind} fault {f.va:#x} of {f.vm.process.name} on {f.vm.gpu.name}"
             )
             ih = f.vm.gpu.ih
             assert ih is not None and ih.handler is not None

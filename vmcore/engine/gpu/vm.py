@@ -73,6 +73,7 @@ class VmManager:
             proc.prefill,
         )
         root.pt_of = vm
+        root.pt_va = vm.pt.info(vm.pt.root).va_base
         vm.root_mode = mode
         if mode is RootPdMode.PINNED:
             assert place.pool is not None

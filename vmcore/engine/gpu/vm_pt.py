@@ -114,6 +114,7 @@ class PageTables:
                 created=dev.sim.now,
             )
             bo.pt_of, bo.pt_handle, bo.pt_level = vm, h, int(level)
+            bo.pt_va = vm.pt.info(h).va_base
             self.ttm.register(bo)
             self.ttm.placed(bo)
             self.ttm.touch(bo)
@@ -266,9 +267,7 @@ class PageTables:
             dev.log(pq.engine.name, "pte write lost", f"no page table at {base:#x}")
             return
         vm = bo.pt_of
-        h = bo.pt_handle or vm.pt.root
-        info = vm.pt.info(h)
-        va = info.va_base + ((pe - base) // 8) * PAGE
+        va = bo.pt_va + ((pe - base) // 8) * PAGE
         value = flags | addr
         if value == 0:
             vm.pt.invalidate(va, count, Invalidate.INVALID)
