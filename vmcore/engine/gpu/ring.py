@@ -93,6 +93,8 @@ class PageQueue:
         self.space = Signal("ring space")
         self.lock_free = Signal("ring lock")
         self.seq = 0
+        self.queued = 0
+        """Kernel jobs waiting on the entities."""
         self.fences: dict[int, SimFence] = {}
         self.rr = 0
         self.hung = False
@@ -117,6 +119,8 @@ class PageQueue:
         return ent
 
     def remove_entities(self, *gone: Entity | None) -> None:
+        """A VM is torn down: its entities leave the run queue (with what they held)."""
+        self.queued -= sum(len(e.queue) for e in self.entities if any(e is g for g in gone))
         self.entities = [e for e in self.entities if all(e is not g for g in gone)]
 
     # -- submission ----------------------------------------------------------------
@@ -131,6 +135,7 @@ class PageQueue:
                 sim.edge(job.node, d.node)
                 d.callbacks.append(self._wake_scheduler)
         entity.queue.append(job)
+        self.queued += 1
         sim.fire(self.wake)
 
     def _wake_scheduler(self, _f: SimFence) -> None:
@@ -176,19 +181,24 @@ class PageQueue:
         """
         sim = self.sim
         if (
-            self.hung
+            self.queued
             or not (self._sched_idle and self._exec_idle)
+            or self.hung
             or self.space.waiters
             or self.lock_free.waiters
         ):
             return False
-        if any(e.queue for e in self.entities) or any(not d.signaled or d.depends_on_user for d in deps):
-            return False
-        costs = [
-            PTE_PACKET_NS if p[0] is Op.PTEPDE else COPY_SETUP_NS + p[5] // COPY_BYTES_PER_NS for p in packets
-        ]
+        for dep in deps:
+            if dep.node or dep.depends_on_user:
+                return False
+        costs = []
+        total = 0
+        for p in packets:
+            ns = PTE_PACKET_NS if p[0] is Op.PTEPDE else COPY_SETUP_NS + p[5] // COPY_BYTES_PER_NS
+            costs.append(ns)
+            total += ns
         # the submitter's n wake-ups, three scheduler steps, the FENCE step, the wake-up on the fence
-        if not sim.alone(sum(costs), len(packets) + _STEPS_STOOD_FOR):
+        if not sim.alone(total, len(packets) + _STEPS_STOOD_FOR):
             return False
         occ = self.ring.pass_through(SCHED_WRITER, packets, FENCE_ADDR, self.seq + 1)
         if occ is None:
@@ -265,6 +275,7 @@ class PageQueue:
                 ent = self.entities[(self.rr + k) % n]
                 if ent.queue and all(d.signaled for d in ent.queue[0].deps):
                     job = ent.queue.pop(0)
+                    self.queued -= 1
                     self.rr = (self.rr + k + 1) % n
                     break
             if job is None:

@@ -1,0 +1,129 @@
+"""Workload benchmark: oversubscribed workloads through the whole engine, default policies.
+
+Run: ``python benchmarks/workloads.py [--sizes 1,4,16] [--only NAME]``.
+
+Every workload makes one process stream twice over an SVM range four times the size of
+VRAM, so every fault migrates a granule in and, once VRAM is full, evicts one:
+
+* ``stream_4k_Nx``: 4 KiB granules, VRAM ``N`` x 4 MiB, two jobs, one pass each, in
+  address order (``stream_4k_4x`` is the 64 MiB-over-16 MiB stream);
+* ``stream_2m_Nx``: 2 MiB granules (KFD's default), VRAM ``N`` x 1 GiB;
+* ``random_4k_Nx``: the 4 KiB stream's range and VRAM, its pages faulted in a seeded
+  random order, twice (replayed retry faults drained by the fault handler: no job).
+
+Prints one ``name: value`` line per figure: per workload its faults, migrations,
+evictions, wall seconds, ``faults_per_s`` and ``us_per_fault``; then
+
+* ``oversub_faults_per_s``: ``stream_4k`` at the largest size;
+* ``oversub_cost_growth``: its time per fault at the largest size over the smallest;
+* ``oversub_64m_s``: wall seconds of ``stream_4k_4x``.
+
+Issue 11's floors on this 2-core machine: 20,000 faults/s, growth <= 1.5, 64 MiB <= 5 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from vmcore.engine import Result, Scenario
+
+KiB, MiB = 1 << 10, 1 << 20
+BASE = 0x10_0000_0000
+ENGINES = [("comp0", "compute", True, False), ("sdma0", "sdma", False, False)]
+
+
+def _gpu(name: str, vram: int, nfaults: int) -> Scenario:
+    s = Scenario(name, keep_log=False, max_events=100 * nfaults + 1_000_000, max_time=10**15)
+    s.gpu("gpu0", vram=vram, engines=ENGINES)
+    s.process("app", ["gpu0"])
+    return s
+
+
+def stream(vram: int, granule: int) -> Scenario:
+    size = 4 * vram
+    s = _gpu("stream", vram, 2 * size // granule)
+    s.svm("app", BASE, size, "system", granularity=granule)
+    s.job("p1", "comp0", "app", touches=(BASE, size))
+    s.job("p2", "comp0", "app", touches=(BASE, size), after=["p1"])
+    s.run_until_idle()
+    return s
+
+
+def random_order(vram: int, seed: int = 1) -> Scenario:
+    size = 4 * vram
+    pages = size // (4 * KiB)
+    s = _gpu("random", vram, 2 * pages)
+    s.svm("app", BASE, size, "system", granularity=4 * KiB)
+    rng = random.Random(seed)
+    trace = []
+    for _ in range(2):
+        order = list(range(pages))
+        rng.shuffle(order)
+        trace += [("gpu0", BASE + p * 4 * KiB, False) for p in order]
+    s.replay_faults("app", trace)
+    s.run_until_idle()
+    return s
+
+
+WORKLOADS: dict[str, Callable[[int], Scenario]] = {
+    "stream_4k": lambda n: stream(n * 4 * MiB, 4 * KiB),
+    "stream_2m": lambda n: stream(n * 1024 * MiB, 2 * MiB),
+    "random_4k": lambda n: random_order(n * 4 * MiB),
+}
+
+
+def run(name: str, build: Callable[[], Scenario]) -> tuple[Result, float]:
+    s = build()
+    t0 = time.perf_counter()
+    r = s.run()
+    dt = time.perf_counter() - t0
+    if r.failures:
+        print(f"{name}: run failed: {r.failures[0]}", file=sys.stderr)
+        raise SystemExit(1)
+    return r, dt
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sizes", default="1,4,16", help="multiples of the base size (default 1,4,16)")
+    ap.add_argument("--only", choices=sorted(WORKLOADS), action="append", help="run only these workloads")
+    a = ap.parse_args()
+    try:
+        sizes = sorted({int(x) for x in a.sizes.split(",")})
+    except ValueError:
+        ap.error(f"--sizes {a.sizes!r}: expected multiples such as 1,4,16")
+    if not sizes or sizes[0] < 1:
+        ap.error("--sizes: every multiple must be at least 1")
+    per_fault: dict[tuple[str, int], float] = {}
+    seconds: dict[tuple[str, int], float] = {}
+    for wl in a.only or list(WORKLOADS):
+        for n in sizes:
+            name = f"{wl}_{n}x"
+            r, dt = run(name, lambda wl=wl, n=n: WORKLOADS[wl](n))  # type: ignore[misc]
+            faults = int(r.metrics["faults"])
+            print(f"{name}_faults: {faults}")
+            print(f"{name}_migrations: {int(r.metrics['migrations'])}")
+            print(f"{name}_evictions: {int(r.metrics['evictions'])}")
+            print(f"{name}_s: {dt:.2f}")
+            print(f"{name}_faults_per_s: {faults / dt:.0f}")
+            print(f"{name}_us_per_fault: {dt / faults * 1e6:.1f}", flush=True)
+            per_fault[wl, n] = dt / faults
+            seconds[wl, n] = dt
+    if ("stream_4k", sizes[-1]) in per_fault:
+        big, small = per_fault["stream_4k", sizes[-1]], per_fault["stream_4k", sizes[0]]
+        print(f"oversub_faults_per_s: {1 / big:.0f}")
+        print(f"oversub_cost_growth: {big / small:.2f}")
+    if ("stream_4k", 4) in seconds:
+        print(f"oversub_64m_s: {seconds['stream_4k', 4]:.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
