@@ -57,19 +57,30 @@ class Monitor:
             "alloc_failures": 0,
         }
     )
-    observer: Callable[[int, str, str, str], None] | None = None
     keep_log: bool = True
+    _observer: Callable[[int, str, str, str], None] | None = None
+    logging: bool = field(init=False, default=True)
+    """Whether events are wanted at all (skip formatting them otherwise): kept up to date
+    as ``observer`` changes, read for every fault and PTE write."""
+
+    def __post_init__(self) -> None:
+        self.logging = self.keep_log or self._observer is not None
 
     @property
-    def logging(self) -> bool:
-        """Whether events are wanted at all (skip formatting them otherwise)."""
-        return self.keep_log or self.observer is not None
+    def observer(self) -> Callable[[int, str, str, str], None] | None:
+        """Who else sees every event (plugins' ``vmcore_event``)."""
+        return self._observer
+
+    @observer.setter
+    def observer(self, fn: Callable[[int, str, str, str], None] | None) -> None:
+        self._observer = fn
+        self.logging = self.keep_log or fn is not None
 
     def event(self, time: int, actor: str, action: str, detail: str = "") -> None:
         if self.keep_log:
             self.log.append((time, actor, action, detail))
-        if self.observer is not None:
-            self.observer(time, actor, action, detail)
+        if self._observer is not None:
+            self._observer(time, actor, action, detail)
 
     def find(self, check: str, time: int, message: str) -> None:
         self.findings.setdefault(check, []).append(Finding(check, time, message))

@@ -50,8 +50,14 @@ class Fault:
     retry: bool
     reason: str
     node: int
-    signal: Signal
     key: tuple[int, int]
+    signal: Signal | None = None
+    """Fired when it is resolved; made when a job first waits (replayed faults have none)."""
+
+    def waited(self) -> Signal:
+        if self.signal is None:
+            self.signal = Signal("fault")
+        return self.signal
 
 
 @dataclass(eq=False)
@@ -102,7 +108,7 @@ class FaultHandler:
         rec = FaultRecord(vm.gpu.name, vm.process.name, va, write, retry, dev.sim.now)
         dev.mon.faults.append(rec)
         dev.mon.counters["faults"] += 1
-        f = Fault(rec, vm, va, write, retry, reason, 0, Signal("fault"), key)
+        f = Fault(rec, vm, va, write, retry, reason, 0, key)
         ih.pending[key] = f
         ih.queue.append(f)
         dev.sim.fire(ih.signal)
@@ -135,7 +141,8 @@ class FaultHandler:
         ih.pending.pop(f.key, None)
         f.record.outcome = outcome
         f.record.resolved = dev.sim.now
-        dev.sim.fire(f.signal)
+        if f.signal is not None:
+            dev.sim.fire(f.signal)
         if f.node:
             dev.sim.drop_node(f.node)
             f.node = 0

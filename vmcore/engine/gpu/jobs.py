@@ -216,7 +216,7 @@ class Jobs:
                         yield Sleep(RETRY_DELAY_NS)
                     else:
                         node = self.faults.fault_node(fault)
-                        yield WaitSignal(fault.signal, node or None)
+                        yield WaitSignal(fault.waited(), node or None)
                         if proc.killed:
                             return
                         if fault.record.outcome != "mapped":
