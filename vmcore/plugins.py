@@ -233,11 +233,15 @@ class ActivePolicies:
         )
         """Whether the active evict policy orders candidates itself; else TTM walks its LRU."""
         self._observers = list(pm.hook.vmcore_event.get_hookimpls())
+        self._described: dict[str, str] | None = None
         self.current: str | None = None
         """The hook being called right now (for a run stuck inside it)."""
 
     def describe(self) -> dict[str, str]:
-        return {fam: repr(p) for fam, p in self.policies.items()}
+        """family -> the active policy with its parameters, as a run reports it."""
+        if self._described is None:
+            self._described = {fam: repr(p) for fam, p in self.policies.items()}
+        return dict(self._described)
 
     def decide(self, hook: str, expect: type | tuple[type, ...], **kwargs: Any) -> Any:
         """Ask decision ``hook`` of its family's active policy; ``None`` when it has no answer."""
