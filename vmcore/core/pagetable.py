@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from vmcore._core import ffi, lib
-from vmcore.core._status import CoreObject, check, fail, uint
+from vmcore.core._status import U64_MAX, CoreObject, check, fail, uint
 from vmcore.errors import StateError
 
 PAGE_SIZE: Final[int] = lib.VMC_PAGE_SIZE
@@ -180,8 +180,11 @@ class PageTable(CoreObject):
     def missing(self, va: int, npages: int) -> list[tuple[Level, int]]:
         """The (level, first VA) of each PD/PT BO missing to cover the range, top-down."""
         op = "PageTable.missing"
-        uint(op, "va", va)
-        uint(op, "npages", npages)
+        if not (
+            type(va) is type(npages) is int and 0 <= va <= U64_MAX and 0 <= npages <= U64_MAX
+        ):  # the common case in one test
+            uint(op, "va", va)
+            uint(op, "npages", npages)
         n = ffi.new("size_t *")
         vm = self._h("missing")
         st = lib.vmc_vm_missing(vm, va, npages, ffi.NULL, ffi.NULL, 0, n)
@@ -200,8 +203,11 @@ class PageTable(CoreObject):
     def alloc(self, level: int, va: int, addr: int) -> int:
         """Allocate the PD/PT BO of ``level`` covering ``va``, living at ``addr``."""
         op = "PageTable.alloc"
-        uint(op, "va", va)
-        uint(op, "addr", addr)
+        if not (
+            type(va) is type(addr) is int and 0 <= va <= U64_MAX and 0 <= addr <= U64_MAX
+        ):  # the common case in one test
+            uint(op, "va", va)
+            uint(op, "addr", addr)
         if isinstance(level, bool) or not isinstance(level, int):
             raise fail(lib.VMC_E_INVAL, op, "level must be a Level", level=level)
         out = self._u64
@@ -261,8 +267,11 @@ class PageTable(CoreObject):
     def move(self, pt: int, new_addr: int) -> None:
         """Move a PD/PT BO (the root PD too); its parent PDE follows."""
         op = "PageTable.move"
-        uint(op, "pt", pt)
-        uint(op, "new_addr", new_addr)
+        if not (
+            type(pt) is type(new_addr) is int and 0 <= pt <= U64_MAX and 0 <= new_addr <= U64_MAX
+        ):  # the common case in one test
+            uint(op, "pt", pt)
+            uint(op, "new_addr", new_addr)
         st = lib.vmc_pt_move(self._h("move"), pt, new_addr)
         if st:
             check(st, op, pt=pt, new_addr=new_addr)
@@ -280,8 +289,11 @@ class PageTable(CoreObject):
     def pts_in_range(self, va: int, npages: int) -> list[int]:
         """PD/PT BOs (not the root) intersecting the range, children before parents."""
         op = "PageTable.pts_in_range"
-        uint(op, "va", va)
-        uint(op, "npages", npages)
+        if not (
+            type(va) is type(npages) is int and 0 <= va <= U64_MAX and 0 <= npages <= U64_MAX
+        ):  # the common case in one test
+            uint(op, "va", va)
+            uint(op, "npages", npages)
         vm = self._h("pts_in_range")
         n = ffi.new("size_t *")
         st = lib.vmc_vm_pts_in_range(vm, va, npages, ffi.NULL, 0, n)
@@ -300,10 +312,17 @@ class PageTable(CoreObject):
     def map(self, va: int, npages: int, phys: int, flags: int = RW) -> None:
         """Write ``npages`` valid PTEs pointing at ``phys`` onwards, with ``flags``."""
         op = "PageTable.map"
-        uint(op, "va", va)
-        uint(op, "npages", npages)
-        uint(op, "phys", phys)
-        uint(op, "flags", flags)
+        if not (
+            type(va) is type(npages) is type(phys) is type(flags) is int
+            and 0 <= va <= U64_MAX
+            and 0 <= npages <= U64_MAX
+            and 0 <= phys <= U64_MAX
+            and 0 <= flags <= U64_MAX
+        ):  # the common case in one test
+            uint(op, "va", va)
+            uint(op, "npages", npages)
+            uint(op, "phys", phys)
+            uint(op, "flags", flags)
         st = lib.vmc_vm_map(self._h("map"), va, npages, int(flags), phys)
         if st == lib.VMC_E_INVAL:
             raise fail(st, op, f"flags={int(flags):#x} holds bits a mapping may not set", flags=flags)
@@ -326,8 +345,11 @@ class PageTable(CoreObject):
     def unmap(self, va: int, npages: int) -> None:
         """Clear the PTEs of the range (missing page tables are skipped)."""
         op = "PageTable.unmap"
-        uint(op, "va", va)
-        uint(op, "npages", npages)
+        if not (
+            type(va) is type(npages) is int and 0 <= va <= U64_MAX and 0 <= npages <= U64_MAX
+        ):  # the common case in one test
+            uint(op, "va", va)
+            uint(op, "npages", npages)
         st = lib.vmc_vm_unmap(self._h("unmap"), va, npages)
         if st:
             check(st, op, va=va, npages=npages)
@@ -335,8 +357,11 @@ class PageTable(CoreObject):
     def invalidate(self, va: int, npages: int, mode: Invalidate = Invalidate.INVALID) -> None:
         """Invalidate the PTEs of the range into ``mode``."""
         op = "PageTable.invalidate"
-        uint(op, "va", va)
-        uint(op, "npages", npages)
+        if not (
+            type(va) is type(npages) is int and 0 <= va <= U64_MAX and 0 <= npages <= U64_MAX
+        ):  # the common case in one test
+            uint(op, "va", va)
+            uint(op, "npages", npages)
         st = lib.vmc_vm_invalidate(self._h("invalidate"), va, npages, _c_int(mode))
         if st == lib.VMC_E_INVAL:
             raise fail(st, op, f"mode={mode!r} is not an Invalidate mode", mode=mode)
@@ -346,9 +371,15 @@ class PageTable(CoreObject):
     def protect(self, va: int, npages: int, perms: int) -> None:
         """Set the R/W/X bits of the valid PTEs in the range to ``perms``."""
         op = "PageTable.protect"
-        uint(op, "va", va)
-        uint(op, "npages", npages)
-        uint(op, "perms", perms)
+        if not (
+            type(va) is type(npages) is type(perms) is int
+            and 0 <= va <= U64_MAX
+            and 0 <= npages <= U64_MAX
+            and 0 <= perms <= U64_MAX
+        ):  # the common case in one test
+            uint(op, "va", va)
+            uint(op, "npages", npages)
+            uint(op, "perms", perms)
         st = lib.vmc_vm_protect(self._h("protect"), va, npages, int(perms))
         if st == lib.VMC_E_INVAL:
             raise fail(st, op, f"perms={int(perms):#x} holds bits other than R/W/X", perms=perms)
@@ -358,8 +389,11 @@ class PageTable(CoreObject):
     def walk(self, va: int, perms: int = 0) -> Walk:
         """Translate ``va`` as the GPU would, asking for ``perms``."""
         op = "PageTable.walk"
-        uint(op, "va", va)
-        uint(op, "perms", perms)
+        if not (
+            type(va) is type(perms) is int and 0 <= va <= U64_MAX and 0 <= perms <= U64_MAX
+        ):  # the common case in one test
+            uint(op, "va", va)
+            uint(op, "perms", perms)
         st = lib.vmc_vm_walk(
             self._vm if self._vm is not None else self._h("walk"), va, int(perms), self._walk
         )
@@ -385,9 +419,15 @@ class PageTable(CoreObject):
         The index is ``npages`` when every page translates.
         """
         op = "PageTable.scan"
-        uint(op, "va", va)
-        uint(op, "npages", npages)
-        uint(op, "perms", perms)
+        if not (
+            type(va) is type(npages) is type(perms) is int
+            and 0 <= va <= U64_MAX
+            and 0 <= npages <= U64_MAX
+            and 0 <= perms <= U64_MAX
+        ):  # the common case in one test
+            uint(op, "va", va)
+            uint(op, "npages", npages)
+            uint(op, "perms", perms)
         idx = self._u64
         st = lib.vmc_vm_scan(self._h("scan"), va, npages, int(perms), idx, self._walk)
         if st == lib.VMC_E_INVAL:
@@ -399,8 +439,11 @@ class PageTable(CoreObject):
     def read_ptes(self, va: int, npages: int) -> array[int]:
         """The raw PTEs of the range (0 where no page table exists)."""
         op = "PageTable.read_ptes"
-        uint(op, "va", va)
-        uint(op, "npages", npages)
+        if not (
+            type(va) is type(npages) is int and 0 <= va <= U64_MAX and 0 <= npages <= U64_MAX
+        ):  # the common case in one test
+            uint(op, "va", va)
+            uint(op, "npages", npages)
         if npages > READ_LIMIT:
             raise fail(
                 lib.VMC_E_LIMIT,
@@ -419,8 +462,11 @@ class PageTable(CoreObject):
     def find_phys(self, lo: int, hi: int, system: bool) -> tuple[int, int]:
         """(count, lowest VA) of mapped PTEs whose address is in [lo, hi) of that domain."""
         op = "PageTable.find_phys"
-        uint(op, "lo", lo)
-        uint(op, "hi", hi)
+        if not (
+            type(lo) is type(hi) is int and 0 <= lo <= U64_MAX and 0 <= hi <= U64_MAX
+        ):  # the common case in one test
+            uint(op, "lo", lo)
+            uint(op, "hi", hi)
         count = self._u64
         first = self._u64 + 1
         st = lib.vmc_vm_find_phys(self._h("find_phys"), lo, hi, int(bool(system)), count, first)
@@ -442,10 +488,17 @@ class PageTable(CoreObject):
     def find_phys_in(self, va: int, npages: int, lo: int, hi: int, system: bool) -> tuple[int, int]:
         """Like :meth:`find_phys`, looking only at the PTEs of [va, va + npages pages)."""
         op = "PageTable.find_phys_in"
-        uint(op, "va", va)
-        uint(op, "npages", npages)
-        uint(op, "lo", lo)
-        uint(op, "hi", hi)
+        if not (
+            type(va) is type(npages) is type(lo) is type(hi) is int
+            and 0 <= va <= U64_MAX
+            and 0 <= npages <= U64_MAX
+            and 0 <= lo <= U64_MAX
+            and 0 <= hi <= U64_MAX
+        ):  # the common case in one test
+            uint(op, "va", va)
+            uint(op, "npages", npages)
+            uint(op, "lo", lo)
+            uint(op, "hi", hi)
         count = self._u64
         first = self._u64 + 1
         st = lib.vmc_vm_find_phys_in(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from vmcore._core import ffi, lib
-from vmcore.core._status import CoreObject, check, fail, uint
+from vmcore.core._status import U64_MAX, CoreObject, check, fail, uint
 from vmcore.core.pagetable import PageTable
 from vmcore.errors import StateError
 
@@ -36,8 +36,11 @@ class PageStore(CoreObject):
 
     def add_region(self, base: int, npages: int) -> None:
         op = "PageStore.add_region"
-        uint(op, "base", base)
-        uint(op, "npages", npages)
+        if not (
+            type(base) is type(npages) is int and 0 <= base <= U64_MAX and 0 <= npages <= U64_MAX
+        ):  # the common case in one test
+            uint(op, "base", base)
+            uint(op, "npages", npages)
         st = lib.vmc_store_add_region(self._h(op), base, npages)
         if st == lib.VMC_E_BUSY:
             raise fail(st, op, "the region overlaps one already added", base=base, npages=npages)
@@ -46,9 +49,15 @@ class PageStore(CoreObject):
 
     def fill(self, phys: int, npages: int, value: int) -> None:
         op = "PageStore.fill"
-        uint(op, "phys", phys)
-        uint(op, "npages", npages)
-        uint(op, "value", value)
+        if not (
+            type(phys) is type(npages) is type(value) is int
+            and 0 <= phys <= U64_MAX
+            and 0 <= npages <= U64_MAX
+            and 0 <= value <= U64_MAX
+        ):  # the common case in one test
+            uint(op, "phys", phys)
+            uint(op, "npages", npages)
+            uint(op, "value", value)
         st = lib.vmc_store_fill(self._h(op), phys, npages, value)
         if st == lib.VMC_E_RANGE:
             raise fail(st, op, "the pages are not inside one region of memory", phys=phys, npages=npages)
@@ -57,9 +66,15 @@ class PageStore(CoreObject):
 
     def copy(self, src: int, dst: int, npages: int) -> None:
         op = "PageStore.copy"
-        uint(op, "src", src)
-        uint(op, "dst", dst)
-        uint(op, "npages", npages)
+        if not (
+            type(src) is type(dst) is type(npages) is int
+            and 0 <= src <= U64_MAX
+            and 0 <= dst <= U64_MAX
+            and 0 <= npages <= U64_MAX
+        ):  # the common case in one test
+            uint(op, "src", src)
+            uint(op, "dst", dst)
+            uint(op, "npages", npages)
         st = lib.vmc_store_copy(self._h(op), src, dst, npages)
         if st == lib.VMC_E_RANGE:
             raise fail(
@@ -84,9 +99,15 @@ class PageStore(CoreObject):
     def check(self, phys: int, npages: int, value: int) -> tuple[int, int]:
         """(index of the first page not holding ``value`` — npages when none —, the value there)."""
         op = "PageStore.check"
-        uint(op, "phys", phys)
-        uint(op, "npages", npages)
-        uint(op, "value", value)
+        if not (
+            type(phys) is type(npages) is type(value) is int
+            and 0 <= phys <= U64_MAX
+            and 0 <= npages <= U64_MAX
+            and 0 <= value <= U64_MAX
+        ):  # the common case in one test
+            uint(op, "phys", phys)
+            uint(op, "npages", npages)
+            uint(op, "value", value)
         check(
             lib.vmc_store_check(self._h(op), phys, npages, value, self._out, self._out2),
             op,
@@ -98,9 +119,15 @@ class PageStore(CoreObject):
     def gpu_write(self, pt: PageTable, va: int, npages: int, value: int) -> int:
         """Write ``value`` through ``pt``'s PTEs (a GPU access); returns the pages written."""
         op = "PageStore.gpu_write"
-        uint(op, "va", va)
-        uint(op, "npages", npages)
-        uint(op, "value", value)
+        if not (
+            type(va) is type(npages) is type(value) is int
+            and 0 <= va <= U64_MAX
+            and 0 <= npages <= U64_MAX
+            and 0 <= value <= U64_MAX
+        ):  # the common case in one test
+            uint(op, "va", va)
+            uint(op, "npages", npages)
+            uint(op, "value", value)
         check(
             lib.vmc_vm_store_write(pt._h("store"), self._h(op), va, npages, value, self._out),
             op,
@@ -112,9 +139,15 @@ class PageStore(CoreObject):
     def gpu_copy(self, pt: PageTable, src_va: int, dst_va: int, npages: int) -> int:
         """Copy page values from ``src_va`` to ``dst_va`` through ``pt``'s PTEs."""
         op = "PageStore.gpu_copy"
-        uint(op, "src_va", src_va)
-        uint(op, "dst_va", dst_va)
-        uint(op, "npages", npages)
+        if not (
+            type(src_va) is type(dst_va) is type(npages) is int
+            and 0 <= src_va <= U64_MAX
+            and 0 <= dst_va <= U64_MAX
+            and 0 <= npages <= U64_MAX
+        ):  # the common case in one test
+            uint(op, "src_va", src_va)
+            uint(op, "dst_va", dst_va)
+            uint(op, "npages", npages)
         st = lib.vmc_vm_store_copy(pt._h("store"), self._h(op), src_va, dst_va, npages, self._out)
         if st:
             check(st, op, src_va=src_va, dst_va=dst_va, npages=npages)

@@ -245,6 +245,18 @@ class SvmRange:
     readonly: bool = False
     exec: bool = False
     granules: list[Granule] = field(default_factory=list)
+    _sets: tuple[tuple[str, ...], tuple[str, ...], tuple[tuple[str, str], ...]] | None = None
+
+    def request_sets(self) -> tuple[tuple[str, ...], tuple[str, ...], tuple[tuple[str, str], ...]]:
+        """(access, in_place, (gpu, hive) of the process's GPUs) as a migration request
+        carries them: fixed once the range is registered, made once."""
+        if self._sets is None:
+            self._sets = (
+                tuple(self.access),
+                tuple(self.in_place),
+                tuple((g.name, g.hive) for g in self.process.gpus),
+            )
+        return self._sets
 
     @property
     def end(self) -> int:

@@ -145,9 +145,7 @@ class Svm:
             g.size,
             g.place.where(),
             r.preferred,
-            tuple(r.access),
-            tuple(r.in_place),
-            tuple((x.name, x.hive) for x in proc.gpus),
+            *r.request_sets(),
             vm.retry_faults,
         )
         dec = dev.policies.migration(req)

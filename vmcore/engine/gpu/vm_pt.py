@@ -33,6 +33,7 @@ SILENT_FLAGS = int(Pte.VALID | Pte.SYSTEM | Pte.SNOOPED)
 """``amdgpu_vm_handle_fault``'s silent-retry PTE: valid, system, no permissions."""
 NORETRY_FLAGS = int(Pte.EXECUTABLE | Pte.PDE_PTE | Pte.TF)
 """``AMDGPU_VM_NORETRY_FLAGS``."""
+_VALID = int(Pte.VALID)
 
 
 def bo_flags(bo: Bo) -> int:
@@ -162,7 +163,7 @@ class PageTables:
             off = first * PAGE
             for addr, nbytes in place.runs(off, cnt * PAGE):
                 n = nbytes // PAGE
-                pkts.append((Op.PTEPDE, pe, flags | int(Pte.VALID), addr, PAGE, n))
+                pkts.append((Op.PTEPDE, pe, flags | _VALID, addr, PAGE, n))
                 pe += n * 8
         return pkts
 
@@ -276,14 +277,15 @@ class PageTables:
         elif value == NORETRY_FLAGS:
             vm.pt.invalidate(va, count, Invalidate.NORETRY)
         elif incr == PAGE:
-            vm.pt.map(va, count, addr, flags & ~int(Pte.VALID))
+            vm.pt.map(va, count, addr, flags & ~_VALID)
         else:
             for i in range(count):
-                vm.pt.map(va + i * PAGE, 1, addr + i * incr, flags & ~int(Pte.VALID))
+                vm.pt.map(va + i * PAGE, 1, addr + i * incr, flags & ~_VALID)
         if dev.mon.logging:
             what = f"{vm.process.name}@{vm.gpu.name} {va:#x} +{count} pages -> {describe_pte(value)}"
             dev.log(pq.engine.name, "pte update", what)
-        end = va + count * PAGE
-        for job, lo, hi in list(vm.watching):
-            if lo < end and va < hi and job.wake is not None:
-                dev.sim.fire(job.wake)
+        if vm.watching:
+            end = va + count * PAGE
+            for job, lo, hi in list(vm.watching):
+                if lo < end and va < hi and job.wake is not None:
+                    dev.sim.fire(job.wake)
