@@ -1,0 +1,48 @@
+"""benchmarks/workloads.py runs and prints its figures (small sizes: a smoke test, not a timing)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_the_workload_benchmark_prints_every_figure() -> None:
+    out = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "workloads.py"),
+            "--sizes",
+            "1,2",
+            "--base-4k",
+            "1",
+            "--base-2m",
+            "16",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    ).stdout
+    figures = dict(line.split(": ", 1) for line in out.splitlines())
+    for wl in ("stream_4k", "stream_2m", "random_4k"):
+        for n in (1, 2):
+            assert int(figures[f"{wl}_{n}x_faults"]) > 0
+            assert int(figures[f"{wl}_{n}x_evictions"]) > 0  # 4x oversubscribed: it evicts
+            assert float(figures[f"{wl}_{n}x_faults_per_s"]) > 0
+    # two passes over 4x VRAM in 4 KiB granules: one fault per page per pass
+    assert int(figures["stream_4k_1x_faults"]) == 2 * 4 * (1 << 20) // 4096
+    assert float(figures["oversub_faults_per_s"]) > 0 and float(figures["oversub_cost_growth"]) > 0
+    assert "oversub_64m_s" not in figures  # only at the default base
+
+
+def test_the_workload_benchmark_refuses_bad_sizes() -> None:
+    r = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "workloads.py"), "--sizes", "0"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert r.returncode == 2 and "at least 1" in r.stderr and "Traceback" not in r.stderr
