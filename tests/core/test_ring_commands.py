@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from vmcore.core import Op, Ring, RingMode, packet_dw
 from vmcore.core.ring import Command
-from vmcore.errors import InvalidArgument, Misaligned
+from vmcore.errors import InvalidArgument, Misaligned, VmcoreError
 
 LOCKED, LOCKLESS = RingMode.LOCKED, RingMode.LOCKLESS
 
@@ -131,3 +131,60 @@ def test_pass_refuses_bad_commands() -> None:
     with pytest.raises(InvalidArgument):
         r.pass_through(1, [(Op.COPY, -1, 0, 0, 0, 1)], 0x1000, 1)
     assert r.pointers.occupancy == 0 and r.check() is None
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    mode=st.sampled_from([LOCKED, LOCKLESS]),
+    jobs=st.lists(st.lists(COMMAND, min_size=1, max_size=3), min_size=1, max_size=20),
+    race=st.lists(st.integers(1, 3), min_size=2, max_size=3, unique=True),
+    sizes=st.lists(st.integers(0, 6), min_size=3, max_size=3),
+)
+def test_a_skip_is_a_pass_nobody_can_tell_apart(
+    mode: RingMode, jobs: list[list[Command]], race: list[int], sizes: list[int]
+) -> None:
+    """The buffer differs, the pointers do not, and nothing the engine or the integrity
+    check reads afterwards differs either: a lockless race damages both rings alike."""
+    a, b = Ring(64, mode), Ring(64, mode)
+    for seq, job in enumerate(jobs):
+        got = a.skip(1, dwords(job))
+        assert got == b.pass_through(1, job, 0x1000, seq)
+        assert a.pointers == b.pointers
+    if mode is LOCKLESS:
+        for r in (a, b):
+            for w, extra in zip(race, sizes, strict=False):
+                r.reserve(w, 10 + extra)
+            for w in race:
+                r.emit_ptepde(w, 8 * w, w, w, 4096, w)
+                r.commit(w)
+        assert a.check() == b.check()
+        assert a.pointers == b.pointers
+        got_a: list[object] = []
+        got_b: list[object] = []
+        for r, out in ((a, got_a), (b, got_b)):
+            while True:
+                try:
+                    c = r.consume_command()
+                except VmcoreError as e:
+                    out.append(str(e))
+                    break
+                if c is None:
+                    break
+                out.append(c)
+        assert got_a == got_b
+
+
+def test_skip_refuses_what_pass_through_refuses() -> None:
+    r = Ring(64, LOCKLESS)
+    assert r.skip(1, 33) is None  # more than half the ring
+    r.reserve(2, 4)
+    assert r.skip(1, 10) is None  # a reservation is open
+    r.commit(2)
+    assert r.skip(1, 10) is None  # committed, not consumed
+    while r.consume() is not None:
+        pass
+    assert r.skip(1, 10) == 10 and r.pointers.occupancy == 0
+    with pytest.raises(InvalidArgument):
+        r.skip(1, 0)
+    with pytest.raises(InvalidArgument):
+        r.skip(0, 4)

@@ -442,6 +442,21 @@ vmc_status vmc_ring_pass(vmc_ring *r, uint32_t writer, const vmc_sdma_cmd *cmds,
     return VMC_OK;
 }
 
+vmc_status vmc_ring_skip(vmc_ring *r, uint32_t writer, uint32_t n, uint32_t *occupancy)
+{
+    if (!r || !writer_ok(writer) || !occupancy || n == 0)
+        return VMC_E_INVAL;
+    if (n > r->size / 2)
+        return VMC_E_NOSPACE;
+    if (!ring_idle(r))
+        return VMC_E_STATE;
+    r->wptr += n;
+    r->committed += n;
+    r->rptr = r->wptr;
+    *occupancy = n;
+    return VMC_OK;
+}
+
 vmc_status vmc_ring_check(const vmc_ring *r, int *ok, vmc_packet_info *info)
 {
     if (!r || !ok || !info)

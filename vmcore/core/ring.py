@@ -356,6 +356,22 @@ class Ring(CoreObject):
                 check(st, op, writer=writer, n=n)
         return int(self._occ[0])
 
+    def skip(self, writer: int, ndw: int) -> int | None:
+        """:meth:`pass_through` for a job of ``ndw`` dwords whose words nobody will read
+        (the engine executes them itself): the pointers move as if it were written and
+        consumed; the buffer is left as it was, which nothing can tell, since every dword
+        read lies between rptr and wptr and was written by the reservation that put it
+        there.  ``None`` when the ring is not idle or ``ndw`` exceeds half of it."""
+        op = "Ring.skip"
+        self._writer(op, "writer", writer)
+        uint(op, "ndw", ndw, 32)
+        st = lib.vmc_ring_skip(self._h(op), writer, ndw, self._occ)
+        if st in (lib.VMC_E_STATE, lib.VMC_E_NOSPACE):
+            return None
+        if st:
+            check(st, op, writer=writer, ndw=ndw)
+        return int(self._occ[0])
+
     @staticmethod
     def _bad_commands(op: str, commands: Sequence[Command]) -> None:
         """Raise for the first command the core would refuse (does nothing if none)."""

@@ -292,6 +292,12 @@ vmc_status vmc_ring_consume_cmd(vmc_ring *r, vmc_packet_info *info, vmc_sdma_cmd
  * write them in several steps).  *occupancy: the dwords published before consumption. */
 vmc_status vmc_ring_pass(vmc_ring *r, uint32_t writer, const vmc_sdma_cmd *cmds, uint32_t n,
                          uint64_t fence_addr, uint32_t seq, uint32_t *occupancy);
+/* vmc_ring_pass for a job of n dwords whose words nobody will read: the pointers move as
+ * if the job were written, committed and consumed, and the buffer is left as it was.
+ * Every dword the engine or the integrity check reads lies between rptr and wptr, and is
+ * written by the reservation that put it there, so what a pass would have written past
+ * the old wptr is never read.  Same statuses as vmc_ring_pass. */
+vmc_status vmc_ring_skip(vmc_ring *r, uint32_t writer, uint32_t n, uint32_t *occupancy);
 /* Walk rptr..wptr; *ok = 1 when intact, else info describes the first corrupt packet. */
 vmc_status vmc_ring_check(const vmc_ring *r, int *ok, vmc_packet_info *info);
 vmc_status vmc_ring_pointers(const vmc_ring *r, uint64_t *rptr, uint64_t *wptr,
