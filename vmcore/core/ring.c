@@ -390,58 +390,6 @@ static int ring_idle(const vmc_ring *r)
     return 1;
 }
 
-vmc_status vmc_ring_pass(vmc_ring *r, uint32_t writer, const vmc_sdma_cmd *cmds, uint32_t n,
-                         uint64_t fence_addr, uint32_t seq, uint32_t *occupancy)
-{
-    if (!r || !writer_ok(writer) || !occupancy || (n && !cmds))
-        return VMC_E_INVAL;
-    if (fence_addr & 3)
-        return VMC_E_ALIGN;
-    uint32_t dw, total = 0;
-    for (uint32_t i = 0; i < n; i++) {
-        const vmc_sdma_cmd *c = &cmds[i];
-        if (c->count == 0 || c->count > UINT32_MAX)
-            return VMC_E_INVAL;
-        if (c->opcode == VMC_PKT_PTEPDE) {
-            if (c->a & 7)
-                return VMC_E_ALIGN;
-        } else if (c->opcode != VMC_PKT_COPY) {
-            return VMC_E_INVAL;
-        }
-        vmc_ring_packet_dw((int)c->opcode, 0, &dw);
-        total += dw;
-        if (total > r->size)
-            return VMC_E_NOSPACE;
-    }
-    vmc_ring_packet_dw(VMC_PKT_FENCE, 0, &dw);
-    total += dw;
-    if (total > r->size / 2)
-        return VMC_E_NOSPACE;
-    if (!ring_idle(r))
-        return VMC_E_STATE;
-    int locked = r->mode == VMC_RING_LOCKED;
-    if (locked)
-        r->lock_owner = writer;
-    vmc_status st = vmc_ring_reserve(r, writer, total);
-    for (uint32_t i = 0; st == VMC_OK && i < n; i++) {
-        const vmc_sdma_cmd *c = &cmds[i];
-        st = c->opcode == VMC_PKT_PTEPDE
-                 ? vmc_ring_emit_ptepde(r, writer, c->a, c->b, c->c, c->d, (uint32_t)c->count)
-                 : vmc_ring_emit_copy(r, writer, c->a, c->b, (uint32_t)c->count);
-    }
-    if (st == VMC_OK)
-        st = vmc_ring_emit_fence(r, writer, fence_addr, seq);
-    if (st == VMC_OK)
-        st = vmc_ring_commit(r, writer);
-    if (locked)
-        r->lock_owner = 0;
-    if (st != VMC_OK)
-        return st; /* not reached: the commands were validated and the ring was idle */
-    *occupancy = (uint32_t)(r->wptr - r->rptr);
-    r->rptr = r->wptr; /* the engine consumes every packet: they are intact */
-    return VMC_OK;
-}
-
 vmc_status vmc_ring_skip(vmc_ring *r, uint32_t writer, uint32_t n, uint32_t *occupancy)
 {
     if (!r || !writer_ok(writer) || !occupancy || n == 0)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from vmcore._core import ffi, lib
-from vmcore.core._status import U32_MAX, U64_MAX, CoreObject, check, fail, sint, uint
+from vmcore.core._status import CoreObject, check, fail, sint, uint
 from vmcore.errors import RingCorrupt, StateError
 
 MAX_WRITERS: Final[int] = lib.VMC_RING_MAX_WRITERS
@@ -102,7 +102,7 @@ def packet_dw(op: Op, count: int = 0) -> int:
 class Ring(CoreObject):
     """A ring of ``size_dw`` dwords (a power of two, 16 .. 2**24)."""
 
-    __slots__ = ("_body", "_cmd", "_cmds", "_cmds_cap", "_cmds_p", "_info", "_occ", "_r")
+    __slots__ = ("_body", "_cmd", "_info", "_occ", "_r")
 
     def __init__(self, size_dw: int = 4096, mode: RingMode = RingMode.LOCKED) -> None:
         op = "Ring"
@@ -128,9 +128,6 @@ class Ring(CoreObject):
         uses consume_command, and a ring is made per GPU for every run."""
         self._cmd: Any = ffi.new("vmc_sdma_cmd *")
         self._occ: Any = ffi.new("uint32_t *")
-        self._cmds_cap = 8
-        self._cmds: Any = ffi.new("uint64_t[]", 6 * self._cmds_cap)
-        self._cmds_p: Any = ffi.cast("vmc_sdma_cmd *", self._cmds)
 
     def close(self) -> None:
         # getattr: __del__ runs close() even when __init__ raised before _r was set.
@@ -311,57 +308,13 @@ class Ring(CoreObject):
         c = self._cmd
         return (Op(c.opcode), int(c.a), int(c.b), int(c.c), int(c.d), int(c.count))
 
-    def pass_through(self, writer: int, commands: Sequence[Command], fence_addr: int, seq: int) -> int | None:
-        """Write ``commands`` (COPY or PTEPDE) and a FENCE into the idle ring and consume
-        them, in one call; returns the occupancy they reached, or ``None`` when the ring
-        is not idle or they need more than half of it (write them step by step then)."""
-        op = "Ring.pass_through"
-        self._writer(op, "writer", writer)
-        uint(op, "fence_addr", fence_addr)
-        uint(op, "seq", seq, 32)
-        n = len(commands)
-        words: list[int] = []
-        for cmd in commands:
-            # one expression for the common case; _bad_commands names what is wrong
-            if not (
-                type(cmd) is tuple
-                and len(cmd) == 6
-                and (cmd[0] is Op.PTEPDE or cmd[0] is Op.COPY)
-                and type(cmd[1]) is int
-                and type(cmd[2]) is int
-                and type(cmd[3]) is int
-                and type(cmd[4]) is int
-                and type(cmd[5]) is int
-                and 0 <= cmd[1] <= U64_MAX
-                and 0 <= cmd[2] <= U64_MAX
-                and 0 <= cmd[3] <= U64_MAX
-                and 0 <= cmd[4] <= U64_MAX
-                and 0 < cmd[5] <= U32_MAX
-            ):
-                self._bad_commands(op, commands)
-            words += cmd
-        if n > self._cmds_cap:
-            self._cmds_cap = max(n, 2 * self._cmds_cap)
-            self._cmds = ffi.new("uint64_t[]", 6 * self._cmds_cap)
-            self._cmds_p = ffi.cast("vmc_sdma_cmd *", self._cmds)
-        self._cmds[0 : 6 * n] = words
-        st = lib.vmc_ring_pass(self._h(op), writer, self._cmds_p, n, fence_addr, seq, self._occ)
-        if st in (lib.VMC_E_STATE, lib.VMC_E_NOSPACE):
-            return None
-        if st:
-            self._bad_commands(op, commands)
-            if st == lib.VMC_E_ALIGN:
-                raise fail(st, op, f"fence_addr={fence_addr:#x} is not 4-byte aligned")
-            if st:
-                check(st, op, writer=writer, n=n)
-        return int(self._occ[0])
-
     def skip(self, writer: int, ndw: int) -> int | None:
-        """:meth:`pass_through` for a job of ``ndw`` dwords whose words nobody will read
-        (the engine executes them itself): the pointers move as if it were written and
-        consumed; the buffer is left as it was, which nothing can tell, since every dword
-        read lies between rptr and wptr and was written by the reservation that put it
-        there.  ``None`` when the ring is not idle or ``ndw`` exceeds half of it."""
+        """Move an idle ring on as a kernel job of ``ndw`` dwords would, reserved,
+        written, committed and consumed, without writing its words (the engine executes
+        the job itself); returns the occupancy it would have reached.  Nothing can tell:
+        every dword read lies between rptr and wptr and was written by the reservation
+        that put it there.  ``None`` when the ring is not idle or ``ndw`` exceeds half of
+        it (the scheduler would write it in steps)."""
         op = "Ring.skip"
         self._writer(op, "writer", writer)
         uint(op, "ndw", ndw, 32)
@@ -371,25 +324,6 @@ class Ring(CoreObject):
         if st:
             check(st, op, writer=writer, ndw=ndw)
         return int(self._occ[0])
-
-    @staticmethod
-    def _bad_commands(op: str, commands: Sequence[Command]) -> None:
-        """Raise for the first command the core would refuse (does nothing if none)."""
-        for i, cmd in enumerate(commands):
-            if not isinstance(cmd, tuple) or len(cmd) != 6:
-                raise fail(
-                    lib.VMC_E_INVAL, op, f"command {i} is {cmd!r}, not an (op, a, b, c, d, count) tuple"
-                )
-            code, a, b, c, d, count = cmd
-            if code not in (Op.PTEPDE, Op.COPY):
-                raise fail(lib.VMC_E_INVAL, op, f"command {i} is {code!r}, not PTEPDE or COPY")
-            for name, v in (("a", a), ("b", b), ("c", c), ("d", d)):
-                uint(op, name, v)
-            uint(op, "count", count, 32)
-            if not count:
-                raise fail(lib.VMC_E_INVAL, op, f"command {i} has a count of 0")
-            if code is Op.PTEPDE and a & 7:
-                raise fail(lib.VMC_E_ALIGN, op, f"command {i}: pe={a:#x} is not 8-byte aligned")
 
     def _corruption(self) -> Corruption:
         i = self._info

@@ -283,20 +283,15 @@ typedef struct {
 } vmc_sdma_cmd;
 /* vmc_ring_consume with the body decoded into *cmd (same statuses; info as there). */
 vmc_status vmc_ring_consume_cmd(vmc_ring *r, vmc_packet_info *info, vmc_sdma_cmd *cmd);
-/* A kernel job through an idle ring in one call: reserve, write the n COPY or PTEPDE
- * commands and a FENCE (seq at fence_addr), commit, and consume them all, leaving the
- * ring exactly as the scheduler thread and the SDMA engine would with nothing else
- * running.  The ring must be idle: empty, every write committed, no reservation open,
- * the lock free (LOCKED mode takes and releases it).  VMC_E_STATE when it is not,
- * VMC_E_NOSPACE when the packets need more than half the ring (the scheduler would
- * write them in several steps).  *occupancy: the dwords published before consumption. */
-vmc_status vmc_ring_pass(vmc_ring *r, uint32_t writer, const vmc_sdma_cmd *cmds, uint32_t n,
-                         uint64_t fence_addr, uint32_t seq, uint32_t *occupancy);
-/* vmc_ring_pass for a job of n dwords whose words nobody will read: the pointers move as
- * if the job were written, committed and consumed, and the buffer is left as it was.
- * Every dword the engine or the integrity check reads lies between rptr and wptr, and is
- * written by the reservation that put it there, so what a pass would have written past
- * the old wptr is never read.  Same statuses as vmc_ring_pass. */
+/* A kernel job of n dwords through an idle ring, when its words need not be written
+ * (the caller executes the job itself): the pointers move as if the scheduler had
+ * reserved, written and committed it and the engine had consumed it, and the buffer is
+ * left as it was.  Every dword the engine or the integrity check reads lies between rptr
+ * and wptr and was written by the reservation that put it there, so words never written
+ * past the old wptr are never read.  The ring must be idle: empty, every write
+ * committed, no reservation open, the lock free (VMC_E_STATE otherwise); n at most half
+ * the ring (VMC_E_NOSPACE: the scheduler would write it in several steps).
+ * *occupancy: the dwords the job would have published. */
 vmc_status vmc_ring_skip(vmc_ring *r, uint32_t writer, uint32_t n, uint32_t *occupancy);
 /* Walk rptr..wptr; *ok = 1 when intact, else info describes the first corrupt packet. */
 vmc_status vmc_ring_check(const vmc_ring *r, int *ok, vmc_packet_info *info);
