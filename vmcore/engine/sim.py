@@ -348,21 +348,25 @@ class Sim:
             self._until = None
 
     def _run(self, until: int | None, stop: Callable[[], bool] | None) -> None:
+        ready = self._ready
+        heap = self._heap
+        heappop = heapq.heappop
+        step = self._step
         while True:
             if stop is not None and stop():
                 return
-            if not self._ready and not self._heap and self.idle_waiters:
+            if not ready and not heap and self.idle_waiters:
                 waiters, self.idle_waiters = self.idle_waiters, []
                 for a in waiters:
                     self._wake(a)
-            while self._heap and type(self._heap[0][3]) is _Timeout and self._stale(self._heap[0]):
-                heapq.heappop(self._heap)
-            if not self._ready:
-                if not self._heap:
+            while heap and type(heap[0][3]) is _Timeout and self._stale(heap[0]):
+                heappop(heap)
+            if not ready:
+                if not heap:
                     if until is not None:
                         self.now = max(self.now, until)
                     return
-                t = self._heap[0][0]
+                t = heap[0][0]
                 if until is not None and t > until:
                     self.now = until
                     return
@@ -371,26 +375,25 @@ class Sim:
                         f"simulated-time budget of {self.max_time} ns exceeded (next event at {t} ns)"
                     )
                 self.now = t
-                while self._heap and self._heap[0][0] == t:
-                    entry = heapq.heappop(self._heap)
-                    _, _, a, v = entry
-                    if self._stale(entry):
-                        continue
-                    if isinstance(v, _Timeout):
+                while heap and heap[0][0] == t:
+                    _, _, a, v = heappop(heap)
+                    if type(v) is _Timeout:
+                        if v.wait_id != a.wait_id or a.done:
+                            continue  # stale: the wait ended otherwise
                         a.wait_id += 1
                         if v.blocker is not None:
                             self.unedge(a.node, v.blocker)
                         v = "timeout"
-                    self._ready.append((a, v))
+                    ready.append((a, v))
             if self.events >= self.max_events:
                 raise BudgetExceeded(f"event budget of {self.max_events} steps exceeded at {self.now} ns")
-            if len(self._ready) > 1:
-                i = self.scheduler.choose(self.now, [a for a, _ in self._ready])
+            if len(ready) > 1:
+                i = self.scheduler.choose(self.now, [a for a, _ in ready])
                 self.choices.append(i)  # the schedule, replayable choice by choice
             else:
                 i = 0
-            actor, value = self._ready.pop(i)
-            self._step(actor, value)
+            actor, value = ready.pop(i)
+            step(actor, value)
 
     @staticmethod
     def _stale(entry: tuple[int, int, Actor, Any]) -> bool:

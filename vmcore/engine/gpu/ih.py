@@ -35,6 +35,7 @@ Gen = Generator[Any, Any, Any]
 FAULT_NS = 1_000
 """Fault handler: interrupt, filter and range lookup per fault."""
 IH_RING_ENTRIES = 256
+_FAULT_SLEEP = Sleep(FAULT_NS)
 PERM_R = int(Pte.READABLE)
 PERM_W = int(Pte.WRITEABLE)
 
@@ -176,15 +177,16 @@ class FaultHandler:
     # -- the handler -------------------------------------------------------------------
     def _fault_handler(self, gpu: Gpu, ih: IhRing) -> Proc:
         sim = self.dev.sim
+        wait = WaitSignal(ih.signal)
         while True:
             if not ih.queue:
-                yield WaitSignal(ih.signal)
+                yield wait
                 continue
             f = ih.queue.popleft()
             if len(ih.queue) == IH_RING_ENTRIES // 2:
                 sim.fire(ih.space)  # writers blocked on a full ring resume once half of it drained
             if not sim.advance(FAULT_NS):
-                yield Sleep(FAULT_NS)
+                yield _FAULT_SLEEP
             if self._already_mapped(f):
                 self.resolve(f, "mapped")  # another fault on this page or range already fixed it
                 extra = self._fast_forward(ih)
@@ -216,8 +218,10 @@ class FaultHandler:
         n = 0
         now = dev.sim.now
         while ih.queue:
+            if not dev.sim.quiet_until(now + (n + 1) * FAULT_NS):
+                break
             g = ih.queue[0]
-            if g.node or not dev.sim.quiet_until(now + (n + 1) * FAULT_NS) or not self._already_mapped(g):
+            if g.node or not self._already_mapped(g):
                 break
             if len(ih.queue) - 1 == IH_RING_ENTRIES // 2 and ih.space.waiters:
                 break  # popping it would wake a writer now: let the normal path do it

@@ -33,6 +33,7 @@ RETRY_DELAY_NS = 5_000
 MAX_RETRIES = 64
 """After this many unresolved retries of one page a job stops faulting and stalls."""
 ECANCELED = -125
+_RETRY_SLEEP = Sleep(RETRY_DELAY_NS)
 
 
 class Jobs:
@@ -213,14 +214,14 @@ class Jobs:
                         vm, va, acc.write, retry, walk.reason.name.lower().replace("_", " ")
                     )
                     if fault is None:
-                        yield Sleep(RETRY_DELAY_NS)
+                        yield _RETRY_SLEEP
                     else:
                         node = self.faults.fault_node(fault)
                         yield WaitSignal(fault.waited(), node or None)
                         if proc.killed:
                             return
                         if fault.record.outcome != "mapped":
-                            yield Sleep(RETRY_DELAY_NS)
+                            yield _RETRY_SLEEP
                     retries += 1
                 stalled_for += sim.now - t0
             pos += npages

@@ -47,6 +47,8 @@ PACKET_DW: Final = {op: packet_dw(op) for op in (Op.PTEPDE, Op.COPY, Op.FENCE)}
 _PTEPDE_DW, _COPY_DW, _FENCE_DW = PACKET_DW[Op.PTEPDE], PACKET_DW[Op.COPY], PACKET_DW[Op.FENCE]
 FENCE_ADDR = 0x1000
 """Where the page queue's FENCE packets write their sequence number."""
+_PREEMPT = Sleep(0)
+_PTE_PACKET = Sleep(PTE_PACKET_NS)
 _STEPS_STOOD_FOR = 5
 """The steps of a kernel job beyond one per packet: three of the scheduler thread
 (reserve, write, commit), the engine's FENCE step, and the submitter's wake-up."""
@@ -255,7 +257,7 @@ class PageQueue:
                 yield WaitSignal(self.space)
                 continue
             ring.reserve(writer, n)
-            yield Sleep(0)  # reserve, write and commit are separate steps: a lockless ring lets others in
+            yield _PREEMPT  # reserve, write and commit are separate steps: a lockless ring lets others in
             for code, a, b, c, d, count in todo[i:j]:
                 if code is Op.PTEPDE:
                     ring.emit_ptepde(writer, a, b, c, d, count)
@@ -263,7 +265,7 @@ class PageQueue:
                     ring.emit_copy(writer, a, b, count)
                 else:
                     ring.emit_fence(writer, a, count)
-            yield Sleep(0)
+            yield _PREEMPT
             ring.commit(writer)
             occ = ring.pointers.occupancy
             if occ > counters["ring_occupancy_max"]:
@@ -320,7 +322,7 @@ class PageQueue:
             code, a, b, c, d, count = cmd
             if code is Op.PTEPDE:
                 self.write_ptes(self, a, b, c, d, count)
-                yield Sleep(PTE_PACKET_NS)
+                yield _PTE_PACKET
             elif code is Op.COPY:
                 store.copy(a, b, count // PAGE)
                 yield Sleep(COPY_SETUP_NS + count // COPY_BYTES_PER_NS)
