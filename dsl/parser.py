@@ -1,5 +1,5 @@
-"""Parse .vms text into the typed AST (``dsl/ast.py``): a Lark LALR parser and a transformer
-with one method per grammar rule."""
+"""Parse .vms text into the typed AST (``dsl/ast.py``): a Lark LALR parser (contextual
+lexer, positions propagated into the tree) and a transformer with one method per rule."""
 
 from __future__ import annotations
 
@@ -18,7 +18,6 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
 
 from vmcore.dsl import ast
 from vmcore.dsl.errors import VmsError, source_lines, words_for
-from vmcore.dsl.lalr import FAILED, FastParser
 
 GRAMMAR = Path(__file__).with_name("vms.lark")
 
@@ -32,26 +31,15 @@ _OPTIONS: dict[str, Any] = {
     "parser": "lalr",
     "lexer": "contextual",
     "maybe_placeholders": False,
-    # The transformer runs inside the parser (no tree is built, no second pass) and
-    # positions come from the tokens themselves: every token, keywords included, reaches
-    # the callbacks, which drop the ones Lark would have filtered (see _with_positions).
-    "keep_all_tokens": True,
+    # every rule's tree carries where its text starts and ends (keywords included), which
+    # the transformer puts on the AST nodes: error messages point there
+    "propagate_positions": True,
 }
 
 
 def _cache_dir() -> Path:
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "vmcore"
-
-
-@cache
-def _fast() -> FastParser | None:
-    """The fast path over `_lark()`'s tables (dsl/lalr.py), or None if this Lark is not
-    the shape it was written against (then Lark parses everything itself)."""
-    try:
-        return FastParser(_lark())
-    except (AttributeError, TypeError, KeyError, ValueError):
-        return None
 
 
 @cache
@@ -68,105 +56,18 @@ def _lark() -> Lark:
         :20
     ]
     final = _cache_dir() / f"vms-{key}.lark-cache"
-    opts = {**_OPTIONS, "transformer": _TO_AST}
     try:
         if final.is_file():
-            return Lark(grammar, cache=str(final), **opts)
+            return Lark(grammar, cache=str(final), **_OPTIONS)
         final.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=".vms-", suffix=".tmp", dir=final.parent)
         os.close(fd)
         os.unlink(tmp)  # lark writes the file itself
-        parser = Lark(grammar, cache=tmp, **opts)
+        parser = Lark(grammar, cache=tmp, **_OPTIONS)
         os.replace(tmp, final)
         return parser
     except Exception:
-        return Lark(grammar, **opts)
-
-
-class _Meta:
-    """Where a rule's text starts (its first token) and ends (worked out only when asked:
-    few rules need it)."""
-
-    __slots__ = ("_children", "column", "line")
-
-    def __init__(self, line: int, column: int, children: list[Any]) -> None:
-        self.line = line
-        self.column = column
-        self._children = children
-
-    @property
-    def end_line(self) -> int:
-        for c in reversed(self._children):
-            end = _last_line(c)
-            if end:
-                return end
-        return 0
-
-
-def _first(x: Any) -> tuple[int, int] | None:
-    if isinstance(x, Token):
-        return (x.line or 0, x.column or 0)
-    pos = getattr(x, "pos", None)
-    if isinstance(pos, ast.Pos) and pos.line:
-        return (pos.line, pos.col)
-    if isinstance(x, tuple | list):
-        for y in x:
-            got = _first(y)
-            if got is not None:
-                return got
-    return None
-
-
-def _last_line(x: Any) -> int:
-    if isinstance(x, Token):
-        return x.end_line or x.line or 0
-    end = getattr(x, "end", 0)
-    if isinstance(end, int) and end:
-        return end
-    pos = getattr(x, "pos", None)
-    if isinstance(pos, ast.Pos) and pos.line:
-        return pos.line
-    if isinstance(x, tuple | list):
-        for y in reversed(x):
-            got = _last_line(y)
-            if got:
-                return got
-    return 0
-
-
-def _kept_terminals() -> frozenset[str]:
-    """Terminals the grammar names (Lark keeps these in the tree); the others are keyword
-    and punctuation literals, and `_SEP`, which Lark would have filtered out."""
-    names = re.findall(r"^([A-Z][A-Z0-9_]*)(?:\.\d+)?\s*:", GRAMMAR.read_text(encoding="utf-8"), re.M)
-    return frozenset(names)
-
-
-_KEPT = _kept_terminals()
-
-
-def _with_positions(f: Any, data: str, children: list[Any], meta: Any) -> Any:
-    c0 = children[0] if children else None
-    if type(c0) is Token:  # the usual case: the rule starts with a token
-        m = _Meta(c0.line or 0, c0.column or 0, children)
-    else:
-        first = None
-        for c in children:
-            first = _first(c)
-            if first is not None:
-                break
-        m = _Meta(first[0] if first else 0, first[1] if first else 0, children)
-    kept = _KEPT
-    kids = [c for c in children if type(c) is not Token or c.type in kept]
-    out = f(m, kids)
-    if type(out) is list:  # a block's items: remember where the block ended (its `}`)
-        block = _Block(out)
-        block.end = m.end_line
-        return block
-    return out
-
-
-class _Block(list[Any]):
-    end: int = 0
+        return Lark(grammar, **_OPTIONS)
 
 
 class _Fail(ValueError):
@@ -242,9 +143,10 @@ def _names(items: list[Any]) -> tuple[str, ...]:
     return tuple(str(t) for t in items if isinstance(t, Token) and t.type == "NAME")
 
 
-@v_args(wrapper=_with_positions)
+@v_args(meta=True)
 class _ToAst(Transformer[Token, Any]):
-    """One method per grammar rule."""
+    """One method per grammar rule; each receives the rule's position (``meta``) and its
+    children (named terminals and the rules' results; keywords are filtered out)."""
 
     # values
     def value(self, meta: Any, c: list[Token]) -> ast.Val:
@@ -407,7 +309,7 @@ class _ToAst(Transformer[Token, Any]):
 
     def write(self, meta: Any, c: list[Any]) -> tuple[str, ast.Val | None]:
         # `write: "write" ...`: the literal is the named terminal WRITE (the same string),
-        # so it is kept like a named token; Lark would have filtered it as a literal
+        # so Lark keeps it like a named token
         v = [x for x in c if type(x) is not Token]
         return ("write", v[0] if v else None)
 
@@ -557,15 +459,9 @@ class _ToAst(Transformer[Token, Any]):
 def parse(text: str, path: str = "<string>") -> ast.File:
     """Parse .vms source into an AST; every problem is a :class:`VmsError` with a place."""
     try:
-        fast = _fast()
-        got = fast.parse(text) if fast is not None else FAILED
-        if got is FAILED:  # not valid .vms: Lark parses it again and says why
-            got = _lark().parse(text)
-        f: ast.File = got  # type: ignore[assignment]
+        f: ast.File = _TO_AST.transform(_lark().parse(text))
     except UnexpectedInput as e:
         raise _syntax_error(e, text, path) from None
-    except _Fail as e:
-        raise VmsError(e.message, path, e.line, e.col, text, hint=e.hint) from None
     except VisitError as e:
         inner = e.orig_exc
         if isinstance(inner, _Fail):
