@@ -15,7 +15,7 @@ from vmcore import hookimpl
 from vmcore.dsl.compiler import CompiledScenario, Compiler, ExplorePlan
 from vmcore.dsl.errors import VmsError
 from vmcore.engine import Scenario
-from vmcore.engine.scenario import Statement
+from vmcore.engine import plan
 from vmcore.plugins import plugin_manager
 
 KiB, MiB, GiB = 1 << 10, 1 << 20, 1 << 30
@@ -26,7 +26,7 @@ def built(cs: CompiledScenario, pm: pluggy.PluginManager = PM) -> Scenario:
 
 
 def kinds(s: Scenario) -> list[str]:
-    return [st.kind for st in s.statements]
+    return [type(st).__name__ for st in s.statements]
 
 
 def only(text: str) -> Scenario:
@@ -35,8 +35,12 @@ def only(text: str) -> Scenario:
     return built(cs)
 
 
-def stmts(text: str, kind: str) -> list[Statement]:
-    return [st for st in only(text).statements if st.kind == kind]
+def stmts(text: str, kind: type[plan.Statement]) -> list[plan.Statement]:
+    return [st for st in only(text).statements if type(st) is kind]
+
+
+def expects(stmts: list[plan.Statement]) -> list[plan.Expect]:
+    return [st for st in stmts if isinstance(st, plan.Expect)]
 
 
 # -- ids ------------------------------------------------------------------------------
@@ -101,11 +105,11 @@ def test_conditions_select_statements_per_loop_value() -> None:
 """
     )
     a, b, c = (built(cs) for cs in out)
-    assert kinds(a) == ["process", "kill", "run_idle"]
-    assert kinds(b) == ["process", "run_for", "run_idle"]
-    assert kinds(c) == ["process", "run_for", "run_idle"]
-    assert [[st.args["expectation"].predicate.kind for st in blk] for _, blk in a.at_blocks] == [["killed"]]
-    assert [[st.args["expectation"].predicate.kind for st in blk] for _, blk in b.at_blocks] == [["alive"]]
+    assert kinds(a) == ["Process", "Kill", "RunIdle"]
+    assert kinds(b) == ["Process", "RunFor", "RunIdle"]
+    assert kinds(c) == ["Process", "RunFor", "RunIdle"]
+    assert [[st.expectation.predicate.kind for st in expects(blk)] for _, blk in a.at_blocks] == [["killed"]]
+    assert [[st.expectation.predicate.kind for st in expects(blk)] for _, blk in b.at_blocks] == [["alive"]]
     assert c.at_blocks == []
     assert [cs.statements for cs in out] == [5, 5, 3]  # an `at` and what it holds count
 
@@ -132,14 +136,14 @@ def test_condition_compares_kind_and_value(value: str, cond: str, on: bool) -> N
     (cs,) = compile_text(
         GPUS + f'scenario "s" for X in [{value}] {{\n  process app on gpu0\n  kill app if X {cond}\n}}\n'
     )
-    assert kinds(built(cs)) == (["process", "kill"] if on else ["process"])
+    assert kinds(built(cs)) == (["Process", "Kill"] if on else ["Process"])
 
 
 def test_condition_against_the_loop_variable_itself() -> None:
     (cs,) = compile_text(
         GPUS + 'scenario "s" for X in [3] {\n  process app on gpu0\n  kill app if X == X\n}\n'
     )
-    assert kinds(built(cs)) == ["process", "kill"]
+    assert kinds(built(cs)) == ["Process", "Kill"]
 
 
 def test_loop_variable_stands_wherever_a_value_may() -> None:
@@ -165,14 +169,16 @@ def test_loop_variable_stands_wherever_a_value_may() -> None:
     s = built(out[0])
     v = 0x4000_0000
     assert s.choices["alloc"].params == (("size", v),)
-    args = {st.kind: st.args for st in s.statements}
-    assert args["svm"]["addr"] == v
-    assert (args["cpu"]["addr"], args["cpu"]["value"]) == (v, v)
-    assert args["migrate"]["addr"] == v
-    assert args["munmap"]["addr"] == v
-    assert args["evict_pts"]["at"] == v
-    assert (args["job"]["touches"], args["job"]["value"]) == ((v, 4 * KiB), v)
-    exps = [st.args["expectation"].predicate for st in s.statements if st.kind == "expect"]
+    by = {type(st): st for st in s.statements}
+    svm, cpu, mig, mun = by[plan.Svm], by[plan.Cpu], by[plan.Migrate], by[plan.Munmap]
+    ev, job = by[plan.EvictPageTables], by[plan.Job]
+    assert isinstance(svm, plan.Svm) and svm.addr == v
+    assert isinstance(cpu, plan.Cpu) and (cpu.addr, cpu.value) == (v, v)
+    assert isinstance(mig, plan.Migrate) and mig.addr == v
+    assert isinstance(mun, plan.Munmap) and mun.addr == v
+    assert isinstance(ev, plan.EvictPageTables) and ev.at == v
+    assert isinstance(job, plan.Job) and (job.touches, job.value) == ((v, 4 * KiB), v)
+    exps = [st.expectation.predicate for st in expects(s.statements)]
     assert [p.args for p in exps] == [
         (v, 4 * KiB, "app", "system"),
         (v, 4 * KiB, "app", v),
@@ -200,7 +206,9 @@ scenario "u" for S in [true, false] {
 """
     )
     t, p, s_true, s_false = (built(cs) for cs in out)
-    assert [st.args.get("takes", st.args.get("ns")) for st in t.statements[1:]] == [3000, 3000]
+    job, run_for = t.statements[1:]
+    assert isinstance(job, plan.Job) and isinstance(run_for, plan.RunFor)
+    assert (job.takes, run_for.ns) == (3000, 3000)
     assert [at for at, _ in t.at_blocks] == [3000]
     assert p.choices["migration"].name == "on-fault"
     assert s_true.choices["migration"].params == (("silent_retry", True),)
@@ -291,36 +299,36 @@ def test_engine_lock_modes() -> None:
 def test_process_defaults_and_flags() -> None:
     procs = stmts(
         "process a on gpu0\nprocess b on gpu0, gpu1 { retry_faults off }\nprocess c on gpu1 { prefill on }",
-        "process",
+        plan.Process,
     )
-    assert [st.args for st in procs] == [
-        {"name": "a", "gpus": ["gpu0"], "retry_faults": True, "prefill": False},
-        {"name": "b", "gpus": ["gpu0", "gpu1"], "retry_faults": False, "prefill": False},
-        {"name": "c", "gpus": ["gpu1"], "retry_faults": True, "prefill": True},
+    assert procs == [
+        plan.Process("a", ("gpu0",), True, False, line=13),
+        plan.Process("b", ("gpu0", "gpu1"), False, False, line=14),
+        plan.Process("c", ("gpu1",), True, True, line=15),
     ]
-    assert [st.line for st in procs] == [13, 14, 15]
 
 
 def test_svm_attributes() -> None:
     (svm,) = stmts(
         "process app on gpu0, gpu1\nsvm app 0x1000 +2MiB in gpu0.vram {\n  preferred gpu1.vram; access gpu0\n"
         "  in_place gpu1; granularity 64KiB; readonly; exec\n}",
-        "svm",
+        plan.Svm,
     )
-    assert svm.args == {
-        "process": "app",
-        "addr": 0x1000,
-        "size": 2 * MiB,
-        "loc": "gpu0.vram",
-        "attrs": {
-            "preferred": "gpu1.vram",
-            "access": ["gpu0"],
-            "in_place": ["gpu1"],
-            "granularity": 64 * KiB,
-            "readonly": True,
-            "exec": True,
-        },
-    }
+    assert svm == plan.Svm(
+        "app",
+        0x1000,
+        2 * MiB,
+        "gpu0.vram",
+        (
+            ("preferred", "gpu1.vram"),
+            ("access", ("gpu0",)),
+            ("in_place", ("gpu1",)),
+            ("granularity", 64 * KiB),
+            ("readonly", True),
+            ("exec", True),
+        ),
+        line=14,
+    )
 
 
 def test_bo_map_unmap() -> None:
@@ -328,18 +336,11 @@ def test_bo_map_unmap() -> None:
         "process app on gpu0\nbo a in gpu0.vram size 4KiB owner app\nbo b in system size 8KiB owner app pinned contiguous\n"
         "map b into app at 0x9000_0000\nunmap b from app"
     )
-    assert [st.args for st in s.statements[1:]] == [
-        {
-            "name": "a",
-            "loc": "gpu0.vram",
-            "size": 4 * KiB,
-            "owner": "app",
-            "pinned": False,
-            "contiguous": False,
-        },
-        {"name": "b", "loc": "system", "size": 8 * KiB, "owner": "app", "pinned": True, "contiguous": True},
-        {"bo": "b", "process": "app", "addr": 0x9000_0000},
-        {"bo": "b", "process": "app"},
+    assert s.statements[1:] == [
+        plan.Bo("a", "gpu0.vram", 4 * KiB, "app", False, False, line=14),
+        plan.Bo("b", "system", 8 * KiB, "app", True, True, line=15),
+        plan.Map("b", "app", 0x9000_0000, line=16),
+        plan.Unmap("b", "app", line=17),
     ]
 
 
@@ -347,16 +348,13 @@ def test_job_defaults_and_clauses() -> None:
     a, b = stmts(
         "process app on gpu0\nbo v in system size 4KiB owner app\njob a on comp0 by app\n"
         "job b on vcn0 by app touches 0x1000 +8KiB write value 9 copies 0x1000 +4KiB to 0x3000 uses v write after a takes 2us",
-        "job",
+        plan.Job,
     )
-    assert a.args == {
-        "name": "a", "engine": "comp0", "by": "app", "touches": None, "write": False, "value": 1,
-        "copies": None, "uses": [], "after": [], "takes": 1000,
-    }  # fmt: skip
-    assert b.args == {
-        "name": "b", "engine": "vcn0", "by": "app", "touches": (0x1000, 8 * KiB), "write": True, "value": 9,
-        "copies": (0x1000, 4 * KiB, 0x3000), "uses": [("v", True)], "after": ["a"], "takes": 2000,
-    }  # fmt: skip
+    assert a == plan.Job("a", "comp0", "app", None, False, 1, None, (), (), 1000, line=15)
+    assert b == plan.Job(
+        "b", "vcn0", "app", (0x1000, 8 * KiB), True, 9, (0x1000, 4 * KiB, 0x3000), (("v", True),), ("a",), 2000,
+        line=16,
+    )  # fmt: skip
 
 
 def test_cpu_migrate_munmap_evict_kill_run() -> None:
@@ -365,32 +363,32 @@ def test_cpu_migrate_munmap_evict_kill_run() -> None:
         "migrate app 0 +2MiB to gpu1.vram\nmunmap app 0 +2MiB\nevict page tables of app\n"
         "evict page tables of app on gpu1 at 0x2000\nkill app\nrun for 5us\nrun until idle"
     )
-    assert [(st.kind, st.args) for st in s.statements[1:]] == [
-        ("cpu", {"process": "app", "op": "reads", "addr": 0x1000, "size": 4 * KiB, "value": 1}),
-        ("cpu", {"process": "app", "op": "writes", "addr": 0x1000, "size": 4 * KiB, "value": 5}),
-        ("migrate", {"process": "app", "addr": 0, "size": 2 * MiB, "target": "gpu1.vram"}),
-        ("munmap", {"process": "app", "addr": 0, "size": 2 * MiB}),
-        ("evict_pts", {"process": "app", "gpu": None, "at": None}),
-        ("evict_pts", {"process": "app", "gpu": "gpu1", "at": 0x2000}),
-        ("kill", {"process": "app"}),
-        ("run_for", {"ns": 5000}),
-        ("run_idle", {}),
+    assert s.statements[1:] == [
+        plan.Cpu("app", "reads", 0x1000, 4 * KiB, 1, line=14),
+        plan.Cpu("app", "writes", 0x1000, 4 * KiB, 5, line=15),
+        plan.Migrate("app", 0, 2 * MiB, "gpu1.vram", line=16),
+        plan.Munmap("app", 0, 2 * MiB, line=17),
+        plan.EvictPageTables("app", None, None, line=18),
+        plan.EvictPageTables("app", "gpu1", 0x2000, line=19),
+        plan.Kill("app", line=20),
+        plan.RunFor(5000, line=21),
+        plan.RunIdle(line=22),
     ]
 
 
 def test_at_blocks() -> None:
     s = only("process app on gpu0\nat 1500ns {\n  kill app\n}\nat 2ms { run for 1us; expect app killed }")
-    assert [(t, [st.kind for st in blk]) for t, blk in s.at_blocks] == [
-        (1500, ["kill"]),
-        (2_000_000, ["run_for", "expect"]),
+    assert [(t, [type(st).__name__ for st in blk]) for t, blk in s.at_blocks] == [
+        (1500, ["Kill"]),
+        (2_000_000, ["RunFor", "Expect"]),
     ]
-    assert kinds(s) == ["process"]
+    assert kinds(s) == ["Process"]
 
 
 def expectations(text: str) -> list[tuple[str, tuple[object, ...], bool]]:
     return [
         (e.predicate.kind, e.predicate.args, e.negate)
-        for e in (st.args["expectation"] for st in only(text).statements if st.kind == "expect")
+        for e in (st.expectation for st in expects(only(text).statements))
     ]
 
 

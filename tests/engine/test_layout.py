@@ -18,7 +18,10 @@ def _runtime_imports(path: Path) -> set[str]:
             if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
                 continue
             if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("vmcore.engine"):
-                out.add(node.module)
+                # `from vmcore.engine import plan` imports the module vmcore.engine.plan
+                subs = {f"{node.module}.{a.name}" for a in node.names}
+                mods = {m for m in subs if (ENGINE.parent.parent / (m.replace(".", "/") + ".py")).exists()}
+                out.update(mods or {node.module})
             elif isinstance(node, ast.Import):
                 out.update(a.name for a in node.names if a.name.startswith("vmcore.engine"))
             for field in ("body", "orelse", "finalbody", "handlers"):

@@ -21,6 +21,7 @@ from typing import Any
 
 import pluggy
 
+from vmcore.engine import plan
 from vmcore.engine.checks import (
     METRICS,
     RUN_PREDICATES,
@@ -29,12 +30,11 @@ from vmcore.engine.checks import (
     Predicate,
     RunState,
     conclude,
-    judge_state,
     plugin_metrics,
 )
-from vmcore.engine.model import PAGE, Access, Job
+from vmcore.engine.model import Bo, Process
 from vmcore.engine.monitor import Finding, Monitor
-from vmcore.engine.sim import Scheduler, Sim, Sleep, WaitIdle
+from vmcore.engine.sim import Scheduler, Sim, Sleep
 from vmcore.engine.system import System
 from vmcore.errors import BudgetExceeded, ScenarioError, VmcoreError
 from vmcore.plugins import (
@@ -47,15 +47,6 @@ from vmcore.plugins import (
 )
 
 Gen = Generator[Any, Any, Any]
-
-
-@dataclass(frozen=True, slots=True)
-class Statement:
-    """One statement: what it is, its arguments, where it came from."""
-
-    kind: str
-    args: dict[str, Any]
-    line: int = 0
 
 
 @dataclass
@@ -128,10 +119,9 @@ class Scenario:
         self.gpus: list[tuple[str, int, int, list[tuple[str, str, bool, bool]]]] = []
         self.links: list[tuple[str, str, str, int, int]] = []
         self.choices: dict[str, PolicyChoice] = {}
-        self.statements: list[Statement] = []
-        self.at_blocks: list[tuple[int, list[Statement]]] = []
+        self.statements: list[plan.Statement] = []
+        self.at_blocks: list[tuple[int, list[plan.Statement]]] = []
         self._target = self.statements
-        self.jobs: dict[str, Job] = {}
 
     # -- topology ------------------------------------------------------------------
     def gpu(
@@ -148,8 +138,10 @@ class Scenario:
         self.links.append((a, b, kind, bandwidth, latency))
 
     # -- statements ----------------------------------------------------------------
-    def _add(self, kind: str, line: int = 0, **args: Any) -> None:
-        self._target.append(Statement(kind, args, line))
+    def add(self, stmt: plan.Statement) -> None:
+        """Add a plan statement (in an ``at`` block, to that block); the methods below
+        build the language's statements and add them."""
+        self._target.append(stmt)
 
     def policy(self, family: str, name: str, line: int = 0, **params: Any) -> None:
         """``policy FAMILY = "NAME"(k = v, ...)``: the active policy of a family."""
@@ -158,12 +150,13 @@ class Scenario:
     def process(
         self, name: str, gpus: list[str], retry_faults: bool = True, prefill: bool = False, line: int = 0
     ) -> None:
-        self._add("process", line, name=name, gpus=gpus, retry_faults=retry_faults, prefill=prefill)
+        self.add(plan.Process(name, tuple(gpus), retry_faults, prefill, line=line))
 
     def svm(
         self, process: str, addr: int, size: int, loc: str = "system", line: int = 0, **attrs: Any
     ) -> None:
-        self._add("svm", line, process=process, addr=addr, size=size, loc=loc, attrs=attrs)
+        pairs = tuple((k, tuple(v) if isinstance(v, list) else v) for k, v in attrs.items())
+        self.add(plan.Svm(process, addr, size, loc, pairs, line=line))
 
     def bo(
         self,
@@ -175,15 +168,13 @@ class Scenario:
         contiguous: bool = False,
         line: int = 0,
     ) -> None:
-        self._add(
-            "bo", line, name=name, loc=loc, size=size, owner=owner, pinned=pinned, contiguous=contiguous
-        )
+        self.add(plan.Bo(name, loc, size, owner, pinned, contiguous, line=line))
 
     def map(self, bo: str, process: str, addr: int, line: int = 0) -> None:
-        self._add("map", line, bo=bo, process=process, addr=addr)
+        self.add(plan.Map(bo, process, addr, line=line))
 
     def unmap(self, bo: str, process: str, line: int = 0) -> None:
-        self._add("unmap", line, bo=bo, process=process)
+        self.add(plan.Unmap(bo, process, line=line))
 
     def job(
         self,
@@ -200,54 +191,55 @@ class Scenario:
         takes: int = 1000,
         line: int = 0,
     ) -> None:
-        self._add(
-            "job",
-            line,
-            name=name,
-            engine=engine,
-            by=by,
-            touches=touches,
-            write=write,
-            value=value,
-            copies=copies,
-            uses=list(uses or []),
-            after=list(after or []),
-            takes=takes,
+        self.add(
+            plan.Job(
+                name,
+                engine,
+                by,
+                touches,
+                write,
+                value,
+                copies,
+                tuple(uses or ()),
+                tuple(after or ()),
+                takes,
+                line=line,
+            )
         )
 
     def cpu(self, process: str, op: str, addr: int, size: int, value: int = 1, line: int = 0) -> None:
-        self._add("cpu", line, process=process, op=op, addr=addr, size=size, value=value)
+        self.add(plan.Cpu(process, op, addr, size, value, line=line))
 
     def migrate(self, process: str, addr: int, size: int, target: str, line: int = 0) -> None:
-        self._add("migrate", line, process=process, addr=addr, size=size, target=target)
+        self.add(plan.Migrate(process, addr, size, target, line=line))
 
     def munmap(self, process: str, addr: int, size: int, line: int = 0) -> None:
-        self._add("munmap", line, process=process, addr=addr, size=size)
+        self.add(plan.Munmap(process, addr, size, line=line))
 
     def evict_page_tables(
         self, process: str, gpu: str | None = None, at: int | None = None, line: int = 0
     ) -> None:
-        self._add("evict_pts", line, process=process, gpu=gpu, at=at)
+        self.add(plan.EvictPageTables(process, gpu, at, line=line))
 
     def replay_faults(self, process: str, trace: list[tuple[str, int, bool]], line: int = 0) -> None:
         """Post a recorded trace of retry faults (gpu, address, write) into the IH rings."""
-        self._add("replay", line, process=process, trace=trace)
+        self.add(plan.ReplayFaults(process, tuple(trace), line=line))
 
     def kill(self, process: str, line: int = 0) -> None:
-        self._add("kill", line, process=process)
+        self.add(plan.Kill(process, line=line))
 
     def run_until_idle(self, line: int = 0) -> None:
-        self._add("run_idle", line)
+        self.add(plan.RunIdle(line=line))
 
     def run_for(self, ns: int, line: int = 0) -> None:
-        self._add("run_for", line, ns=ns)
+        self.add(plan.RunFor(ns, line=line))
 
     @contextlib.contextmanager
     def at(self, t: int) -> Iterator[None]:
         """``at T { ... }``: statements inside run on their own thread at absolute time T."""
         if self._target is not self.statements:
             raise ScenarioError("at blocks do not nest")
-        block: list[Statement] = []
+        block: list[plan.Statement] = []
         self._target = block
         try:
             yield
@@ -261,7 +253,7 @@ class Scenario:
             kind, negate = f"no {kind}", not negate
         if kind == "ring":
             kind = "ring intact"
-        self._add("expect", line, expectation=Expectation(Predicate(kind, tuple(args)), negate, line))
+        self.add(plan.Expect(Expectation(Predicate(kind, tuple(args)), negate, line), line=line))
 
     # -- running -------------------------------------------------------------------
     def run(self) -> Result:
@@ -287,12 +279,11 @@ class Scenario:
             for a, b, kind, bw, lat in self.links:
                 system.add_link(a, b, kind, bw, lat)
             system.start()
-            app = sim.spawn("app", self._thread(system, st, self.statements, outcomes))
+            thread = AppThread(system, st, outcomes, self.pm)
+            app = sim.spawn("app", self._thread(thread, self.statements))
             st.app_threads.append(app)
             for t, block in self.at_blocks:
-                st.app_threads.append(
-                    sim.spawn(f"app@{t}ns", self._at_thread(system, st, t, block, outcomes))
-                )
+                st.app_threads.append(sim.spawn(f"app@{t}ns", self._at_thread(thread, t, block)))
             with run_deadline(policies, self.max_seconds):
                 sim.run(stop=lambda: app.done and not sim.pending)
                 # an implicit `run until idle` so run predicates see the whole run
@@ -305,9 +296,9 @@ class Scenario:
             failures.append(f"{type(e).__name__}: {e}")
         # a run stopped by an error did not finish: what it left pending is not a stall
         expectations = [
-            stmt.args["expectation"]
+            stmt.expectation
             for stmt in [*self.statements, *(s for _, b in self.at_blocks for s in b)]
-            if stmt.kind == "expect"
+            if isinstance(stmt, plan.Expect)
         ]
         conclude(st, expectations, outcomes, failures, finished=not failures)
         metrics = self._metrics(st)
@@ -339,113 +330,43 @@ class Scenario:
     def _metrics(self, st: RunState) -> dict[str, float]:
         return {m: st.metric(m) for m in METRICS}
 
-    def _at_thread(
-        self, system: System, st: RunState, t: int, block: list[Statement], outcomes: list[Outcome]
-    ) -> Gen:
-        if t > system.sim.now:
-            yield Sleep(t - system.sim.now)
-        yield from self._thread(system, st, block, outcomes)
-
-    def _thread(self, system: System, st: RunState, stmts: list[Statement], outcomes: list[Outcome]) -> Gen:
-        for s in stmts:
-            yield from self._exec(system, st, s, outcomes)
-
-    def _exec(self, system: System, st: RunState, s: Statement, outcomes: list[Outcome]) -> Gen:
-        a = s.args
-        k = s.kind
-        try:
-            if k == "process":
-                yield from system.create_process(a["name"], a["gpus"], a["retry_faults"], a["prefill"])
-            elif k == "svm":
-                yield from system.create_svm(
-                    self._proc(system, a["process"]), a["addr"], a["size"], a["loc"], a["attrs"]
-                )
-            elif k == "bo":
-                yield from system.create_bo(
-                    a["name"],
-                    a["loc"],
-                    a["size"],
-                    self._proc(system, a["owner"]),
-                    a["pinned"],
-                    a["contiguous"],
-                )
-            elif k == "map":
-                yield from system.map_bo(
-                    self._bo(system, a["bo"]), self._proc(system, a["process"]), a["addr"]
-                )
-            elif k == "unmap":
-                yield from system.unmap_bo(self._bo(system, a["bo"]), self._proc(system, a["process"]))
-            elif k == "job":
-                system.submit_job(self._job(system, a))
-            elif k == "cpu":
-                yield from system.cpu_access(
-                    self._proc(system, a["process"]), a["addr"], a["size"], a["op"] == "writes", a["value"]
-                )
-            elif k == "migrate":
-                yield from system.migrate_hint(
-                    self._proc(system, a["process"]), a["addr"], a["size"], a["target"]
-                )
-            elif k == "munmap":
-                yield from system.munmap(self._proc(system, a["process"]), a["addr"], a["size"])
-            elif k == "evict_pts":
-                yield from system.evict_page_tables(self._proc(system, a["process"]), a["gpu"], a["at"])
-            elif k == "replay":
-                yield from system.replay_faults(self._proc(system, a["process"]), a["trace"])
-            elif k == "kill":
-                system.kill(self._proc(system, a["process"]), "killed by the application thread")
-            elif k == "run_idle":
-                yield WaitIdle()
-            elif k == "run_for":
-                yield Sleep(a["ns"])
-            elif k == "expect":
-                exp: Expectation = a["expectation"]
-                if not exp.predicate.is_run:
-                    v = judge_state(exp, st, self.pm)
-                    outcomes.append(Outcome(exp, v.holds != exp.negate, v.why, system.sim.now))
-            else:
-                raise ScenarioError(f"unknown statement {k!r}")
-        except ScenarioError as e:
-            raise ScenarioError(f"line {s.line}: {e}" if s.line else str(e)) from e
+    def _at_thread(self, t: AppThread, start: int, block: list[plan.Statement]) -> Gen:
+        now = t.system.sim.now
+        if start > now:
+            yield Sleep(start - now)
+        yield from self._thread(t, block)
 
     @staticmethod
-    def _proc(system: System, name: str) -> Any:
-        p = system.processes.get(name)
+    def _thread(t: AppThread, stmts: list[plan.Statement]) -> Gen:
+        for s in stmts:
+            try:
+                yield from s.run(t)
+            except ScenarioError as e:
+                raise ScenarioError(f"line {s.line}: {e}" if s.line else str(e)) from e
+
+
+class AppThread:
+    """What a statement runs with: the system, the run's view and verdicts so far, and
+    the lookups of the names statements use."""
+
+    def __init__(self, system: System, state: RunState, outcomes: list[Outcome], pm: pluggy.PluginManager) -> None:
+        self.system = system
+        self.state = state
+        self.outcomes = outcomes
+        self.pm = pm
+        self.did_you_mean = did_you_mean
+
+    def proc(self, name: str) -> Process:
+        p = self.system.processes.get(name)
         if p is None:
-            raise ScenarioError(f"unknown process {name!r}{did_you_mean(name, system.processes)}")
+            raise ScenarioError(f"unknown process {name!r}{did_you_mean(name, self.system.processes)}")
         return p
 
-    @staticmethod
-    def _bo(system: System, name: str) -> Any:
-        b = system.bos.get(name)
+    def bo(self, name: str) -> Bo:
+        b = self.system.bos.get(name)
         if b is None:
-            raise ScenarioError(f"unknown BO {name!r}{did_you_mean(name, system.bos)}")
+            raise ScenarioError(f"unknown BO {name!r}{did_you_mean(name, self.system.bos)}")
         return b
-
-    def _job(self, system: System, a: dict[str, Any]) -> Job:
-        proc = self._proc(system, a["by"])
-        eng = system.engine(a["engine"])
-        accesses = []
-        if a["touches"] is not None:
-            va, size = a["touches"]
-            accesses.append(Access(va, size, a["write"], a["value"]))
-        if a["copies"] is not None:
-            src, size, dst = a["copies"]
-            accesses.append(Access(src, size, False))
-            accesses.append(Access(dst, size, True, src=src))
-        for acc in accesses:
-            if acc.va % PAGE or acc.size <= 0:
-                raise ScenarioError(f"job {a['name']}: access {acc.va:#x} +{acc.size:#x} is not page aligned")
-        uses = [(self._bo(system, b), w) for b, w in a["uses"]]
-        after = []
-        for n in a["after"]:
-            if n not in system.jobs:
-                raise ScenarioError(
-                    f"job {a['name']} runs after unknown job {n!r}{did_you_mean(n, system.jobs)}"
-                )
-            after.append(system.jobs[n])
-        if a["name"] in system.jobs:
-            raise ScenarioError(f"job {a['name']!r} is defined twice")
-        return Job(a["name"], eng, proc, accesses, uses, after, a["takes"])
 
 
 _ACTIVE: weakref.WeakKeyDictionary[pluggy.PluginManager, dict[tuple[Any, ...], ActivePolicies]] = (
@@ -488,4 +409,4 @@ def _potential(system: System, actor: Any, fence: Any) -> None:
         )
 
 
-__all__ = ["Expectation", "Outcome", "Result", "RunState", "Scenario", "Statement"]
+__all__ = ["AppThread", "Expectation", "Outcome", "Result", "RunState", "Scenario"]
