@@ -14,8 +14,7 @@ from tests.dsl.util import BODY_LINE, GPUS, PM, SCENARIO_FILES, compile_scenario
 from vmcore import hookimpl
 from vmcore.dsl.compiler import CompiledScenario, Compiler, ExplorePlan
 from vmcore.dsl.errors import VmsError
-from vmcore.engine import Scenario
-from vmcore.engine import plan
+from vmcore.engine import Scenario, plan
 from vmcore.plugins import plugin_manager
 
 KiB, MiB, GiB = 1 << 10, 1 << 20, 1 << 30
