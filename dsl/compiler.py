@@ -8,7 +8,6 @@ reasons the simulation itself finds.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,22 +20,12 @@ from vmcore.dsl import ast
 from vmcore.dsl.errors import VmsError, did_you_mean
 from vmcore.dsl.parser import parse
 from vmcore.engine import Scenario
-from vmcore.engine.checks import METRICS
 from vmcore.plugins import policy_classes
-from vmcore.policies import FAMILIES, PolicyError
 
 VA_LIMIT = 1 << 48
 POOL_MAX = MAX_BLOCKS * MIN_BLOCK
 """The largest VRAM or GTT pool the core's buddy allocator takes."""
 PAGE = 4096
-RUN_CHECKS = {
-    "no deadlock",
-    "no potential deadlock",
-    "no stall",
-    "no leaks",
-    "no user fence on page tables",
-    "no stale pte",
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,7 +187,7 @@ class Compiler:
         out = []
         for v in params:
             env = {sc.loop_var: v} if sc.loop_var and v is not None else {}
-            ctx = _Ctx(self, topo, text, path, env, sc)
+            ctx = Checker(self, topo, text, path, env, sc)
             ctx.check()
             pid = f"{Path(path).name if path != '<string>' else path}::{sc.name}"
             shown = None
@@ -252,8 +241,9 @@ def _resolve(v: ast.Val, env: dict[str, ast.Val], text: str, path: str) -> ast.V
     return got
 
 
-class _Ctx:
-    """Checks one scenario instance statement by statement, recording what the builder needs."""
+class Checker:
+    """Checks one scenario instance statement by statement, recording what the builder
+    needs; statement nodes call back into it for names, values and ranges."""
 
     def __init__(
         self,
@@ -341,9 +331,10 @@ class _Ctx:
 
     # the walk
     def check(self) -> None:
-        self._body(self.sc.body, top=True)
+        self.body(self.sc.body, top=True)
 
-    def _cond(self, c: ast.Cond) -> bool:
+    def cond(self, c: ast.Cond) -> bool:
+        """Does the ``if`` of a statement hold for this instance?"""
         if c.var not in self.env:
             loopvars = ", ".join(self.env) or "none: the scenario has no 'for'"
             raise self.err(
@@ -356,270 +347,24 @@ class _Ctx:
         same = left.kind == right.kind and left.value == right.value
         return same if c.op == "==" else not same
 
-    def _body(self, body: tuple[ast.Stmt, ...], top: bool) -> None:
+    def body(self, body: tuple[ast.Stmt, ...], top: bool) -> None:
+        """Check the statements of a body whose conditions hold (``top``: the scenario's own)."""
         for st in body:
-            on = st.cond is None or self._cond(st.cond)
+            on = st.cond is None or self.cond(st.cond)
             if top:
                 self.active.append((st, on))
             if on:
                 self.count += 1
-                self._stmt(st.node, top)
+                st.node.check(self, top)
 
-    def _stmt(self, n: ast.Node, top: bool) -> None:
-        if isinstance(n, ast.PolicyStmt):
-            self._policy(n)
-        elif isinstance(n, ast.ExploreStmt):
-            if not top:
-                raise self.err("explore cannot stand inside an 'at' block", n.pos)
-            if self.explore is not None:
-                raise self.err(f"explore appears twice (first on line {self.explore.line})", n.pos)
-            if self.ran:
-                raise self.err("explore must come before the first 'run'", n.pos)
-            runs = self.intval(n.runs, "a number of schedules")
-            if not 1 <= runs <= 1_000_000:
-                raise self.err(f"explore {runs}: the number of schedules must be in 1..1000000", n.runs.pos)
-            depth = self.intval(n.depth, "a depth") if n.depth is not None else 2
-            if n.depth is not None and not 0 <= depth <= 64:
-                raise self.err(f"depth {depth} must be in 0..64", n.depth.pos)
-            self.explore = ExplorePlan(runs, n.strategy or "random", depth, n.pos.line)
-        elif isinstance(n, ast.ProcessStmt):
-            if n.name in self.processes:
-                raise self.err(f"process {n.name!r} is defined twice", n.pos)
-            for g in n.gpus:
-                self.gpu(g, n.pos)
-            seen = set()
-            for flag, _ in n.attrs:
-                if flag in seen:
-                    raise self.err(f"process {n.name} sets {flag} twice", n.pos)
-                seen.add(flag)
-            self.processes[n.name] = n.gpus
-        elif isinstance(n, ast.SvmStmt):
-            gpus = self.process(n.process, n.pos)
-            self.addr_range(n.addr, n.size)
-            self.loc(n.loc)
-            if n.loc.domain == "gtt":
-                raise self.err("an svm range lives in system or GPU.vram (GTT is for BOs)", n.loc.pos)
-            placed: dict[str, str] = {}
-            for a in n.attrs:
-                if a.loc is not None:
-                    self.loc(a.loc)
-                    if a.loc.domain == "gtt":
-                        raise self.err("a preferred location is system or GPU.vram", a.loc.pos)
-                if a.size is not None:
-                    gran = self.sizeval(a.size)
-                    if gran < PAGE or gran & (gran - 1):
-                        raise self.err(
-                            f"granularity {gran:#x} must be a power of two of at least 4KiB", a.size.pos
-                        )
-                for gname in a.gpus:
-                    self.gpu(gname, a.pos)
-                    if gname not in gpus:
-                        raise self.err(f"process {n.process} has no VM on {gname}", a.pos)
-                    if gname in placed and placed[gname] != a.name:
-                        raise self.err(
-                            f"{gname} is both in {placed[gname]} and in {a.name} (they are exclusive)", a.pos
-                        )
-                    placed[gname] = a.name
-        elif isinstance(n, ast.BoStmt):
-            if n.name in self.bos:
-                raise self.err(f"BO {n.name!r} is defined twice", n.pos)
-            self.loc(n.loc)
-            size = self.sizeval(n.size)
-            if size == 0:
-                raise self.err("a BO needs a size above 0", n.size.pos)
-            if n.loc.gpu is not None:
-                gdef = self.topo.gpus[n.loc.gpu]
-                pool = gdef.vram if n.loc.domain == "vram" else gdef.gtt
-                cap = self.sizeval(pool) if pool is not None else 1 << 30
-                if size > cap:
-                    raise self.err(
-                        f"BO {n.name} ({size} bytes) is larger than {n.loc} ({cap} bytes)", n.size.pos
-                    )
-            self.process(n.owner, n.pos)
-            self.bos[n.name] = (n.loc, size)
-        elif isinstance(n, ast.MapStmt | ast.UnmapStmt):
-            if n.bo not in self.bos:
-                raise self.unknown("BO", n.bo, n.pos, self.bos)
-            self.process(n.process, n.pos)
-            if isinstance(n, ast.MapStmt):
-                self.addr_range(n.addr, ast.Val("int", self.bos[n.bo][1], pos=n.addr.pos))
-        elif isinstance(n, ast.JobStmt):
-            self._job(n)
-        elif isinstance(n, ast.CpuStmt):
-            self.process(n.process, n.pos)
-            self.addr_range(n.addr, n.size)
-            if n.value is not None:
-                self.intval(n.value, "a value")
-        elif isinstance(n, ast.MigrateStmt):
-            self.process(n.process, n.pos)
-            self.addr_range(n.addr, n.size)
-            self.loc(n.loc)
-            if n.loc.domain == "gtt":
-                raise self.err("migrate takes GPU.vram or system", n.loc.pos)
-        elif isinstance(n, ast.MunmapStmt):
-            self.process(n.process, n.pos)
-            self.addr_range(n.addr, n.size)
-        elif isinstance(n, ast.EvictStmt):
-            gpus = self.process(n.process, n.pos)
-            if n.gpu is not None:
-                self.gpu(n.gpu, n.pos)
-                if n.gpu not in gpus:
-                    raise self.err(f"process {n.process} has no VM on {n.gpu}", n.pos)
-            if n.addr is not None:
-                self.addr_range(n.addr, None)
-        elif isinstance(n, ast.KillStmt):
-            self.process(n.process, n.pos)
-        elif isinstance(n, ast.RunIdle):
-            self.ran = True
-        elif isinstance(n, ast.RunFor):
-            self.ran = True
-            self.timeval(n.time)
-        elif isinstance(n, ast.AtStmt):
-            self.timeval(n.time)
-            self._body(n.body, top=False)
-        elif isinstance(n, ast.ExpectStmt):
-            self._expect(n)
-
-    def _policy(self, n: ast.PolicyStmt) -> None:
-        if n.family not in FAMILIES:
-            raise self.unknown("policy family", n.family, n.pos, FAMILIES)
-        name = self.val(n.name)
-        if name.kind != "str":
-            raise self.err(
-                f'a policy name is a string such as "no-wait", got {name.text or name.value!r}', n.name.pos
-            )
-        known = self.comp.policies[n.family]
-        cls = known.get(str(name.value))
-        if cls is None:
-            raise self.unknown(f"{n.family} policy", str(name.value), n.name.pos, known)
-        kwargs = {k: self._param(v) for k, v in n.params}
-        try:
-            cls(**kwargs)
-        except PolicyError as e:
-            raise self.err(str(e), n.pos) from None
-        self.policy_names[n.family] = name
-
-    def _param(self, v: ast.Val) -> Any:
-        r = self.val(v)
-        return r.value
-
-    def _job(self, n: ast.JobStmt) -> None:
-        if n.name in self.jobs:
-            raise self.err(f"job {n.name!r} is defined twice", n.pos)
-        eng = self.topo.engines.get(n.engine)
-        if eng is None:
-            raise self.unknown("engine", n.engine, n.engine_pos, self.topo.engines)
-        gpus = self.process(n.by, n.by_pos)
-        if eng[0] not in gpus:
-            raise self.err(
-                f"job {n.name} runs on {n.engine} of {eng[0]}, but process {n.by} has no VM on {eng[0]} (it is on {', '.join(gpus)})",
-                n.engine_pos,
-            )
-        if n.touches is not None:
-            self.addr_range(n.touches.addr, n.touches.size)
-            if n.touches.value is not None:
-                self.intval(n.touches.value, "a value")
-        if n.copies is not None:
-            self.addr_range(n.copies.src, n.copies.size)
-            self.addr_range(n.copies.dst, n.copies.size)
-        for (b, _), p in zip(n.uses, n.uses_pos or [n.pos] * len(n.uses), strict=False):
-            if b not in self.bos:
-                raise self.unknown("BO", b, p, self.bos)
-        for a, p in zip(n.after, n.after_pos or [n.pos] * len(n.after), strict=False):
-            if a not in self.jobs:
-                raise self.unknown("job", a, p, self.jobs)
-        if n.takes is not None:
-            self.timeval(n.takes)
-        self.jobs.add(n.name)
-
-    def _expect(self, n: ast.ExpectStmt) -> None:
-        p = n.pred
-        k = p.kind
-        if k in RUN_CHECKS:
-            return
-        if k == "ring":
-            ring = str(p.args[0])
-            sdma = [e for e, (_, d) in self.topo.engines.items() if d.kind == "sdma"]
-            if ring not in sdma:
-                raise self.unknown("ring (an sdma engine)", ring, p.pos, sdma)
-        elif k in ("killed", "alive"):
-            self.process(str(p.args[0]), p.pos)
-        elif k in ("in", "reads"):
-            addr, ext, proc, last = p.args
-            assert isinstance(addr, ast.Val)
-            self.addr_range(addr, ext if isinstance(ext, ast.Val) else None)
-            self.process(str(proc), p.pos)
-            if k == "in":
-                assert isinstance(last, ast.Loc)
-                self.loc(last)
-                if last.domain == "gtt":
-                    raise self.err(
-                        "data is either in system or in GPU.vram (GTT pages count as system)", last.pos
-                    )
-            else:
-                assert isinstance(last, ast.Val)
-                self.intval(last, "a value")
-        elif k == "resolved":
-            addr, proc, gpu, within = p.args
-            assert isinstance(addr, ast.Val)
-            self.addr_range(addr, None, page=False)
-            gpus = self.process(str(proc), p.pos)
-            if gpu is not None:
-                self.gpu(str(gpu), p.pos)
-                # as for `evict ... on GPU`: a process faults only on the GPUs it has VMs on,
-                # so this could never hold (and only fail at run time)
-                if gpu not in gpus:
-                    raise self.err(f"process {proc} has no VM on {gpu}", p.pos)
-            if isinstance(within, ast.Val):
-                self.timeval(within)
-        elif k == "metric":
-            name, _, value = p.args
-            # The engine's metrics and those plugins name in `vmcore_metric_names`.  A plugin
-            # *predicate* name was accepted here too, and the run then failed with a KeyError:
-            # a predicate is no metric.
-            if name not in METRICS and name not in self.comp.plugin_metrics:
-                raise self.unknown("metric", str(name), p.pos, [*METRICS, *self.comp.plugin_metrics])
-            assert isinstance(value, ast.Val)
-            r = self.val(value)
-            if r.kind not in ("int", "size", "time"):
-                raise self.err(f"a metric compares with a number, got {r.text or r.value!r}", value.pos)
-        elif k == "plugin":
-            name = str(p.args[0])
-            if name not in self.comp.plugin_predicates:
-                # Suggest whole predicates ('stale pte', not 'stale'), and for a bare process
-                # name say what it takes rather than "did you mean" that same name.
-                words = {
-                    "no": "no deadlock",
-                    "deadlock": "deadlock",
-                    "potential": "potential deadlock",
-                    "stall": "stall",
-                    "leaks": "leaks",
-                    "user": "user fence on page tables",
-                    "stale": "stale pte",
-                    "ring": "ring R intact",
-                    "fault": "fault at ADDR of P resolved",
-                    **{m: f"{m} OP N" for m in METRICS},
-                    **{pr: f"{pr} killed" for pr in self.processes},
-                    **{pp: pp for pp in self.comp.plugin_predicates},
-                }
-                close = difflib.get_close_matches(name, sorted(words), n=1, cutoff=0.6)
-                hint = f"did you mean {words[close[0]]!r}?" if close else None
-                if name in self.processes and len(p.args) == 1:
-                    hint = f"a process takes 'killed' or 'alive': 'expect {name} killed'"
-                raise self.err(
-                    f"unknown expectation {' '.join(str(a) for a in p.args)!r}",
-                    p.pos,
-                    hint=hint,
-                    expected="no deadlock, no potential deadlock, no stall, no leaks, no user fence on page tables, "
-                    "no stale pte, ring R intact, P killed, P alive, ADDR of P in LOC, ADDR of P reads V, "
-                    "fault at ADDR of P resolved, METRIC OP N, or a plugin predicate",
-                )
+    def set_explore(self, runs: int, strategy: str, depth: int, line: int) -> None:
+        self.explore = ExplorePlan(runs, strategy, depth, line)
 
 
 class _Builder:
     """Builds the engine Scenario for a checked scenario instance."""
 
-    def __init__(self, ctx: _Ctx) -> None:
+    def __init__(self, ctx: Checker) -> None:
         self.ctx = ctx
 
     def __call__(
@@ -643,118 +388,8 @@ class _Builder:
             s.link(link.a, link.b, link.kind, bw, lat)
         for st, on in c.active:
             if on:
-                self._emit(s, st.node)
+                st.node.build(c, s)
         return s
-
-    def _emit(self, s: Scenario, n: ast.Node) -> None:
-        c = self.ctx
-        line = n.pos.line
-        if isinstance(n, ast.PolicyStmt):
-            s.policy(n.family, str(c.val(n.name).value), line=line, **{k: c._param(v) for k, v in n.params})
-        elif isinstance(n, ast.ProcessStmt):
-            flags = dict(n.attrs)
-            s.process(
-                n.name, list(n.gpus), flags.get("retry_faults", True), flags.get("prefill", False), line=line
-            )
-        elif isinstance(n, ast.SvmStmt):
-            attrs: dict[str, Any] = {}
-            for a in n.attrs:
-                if a.name == "preferred":
-                    attrs["preferred"] = str(a.loc)
-                elif a.name in ("access", "in_place", "no_access"):
-                    attrs[a.name] = list(a.gpus)
-                elif a.name == "granularity":
-                    assert a.size is not None
-                    attrs["granularity"] = c.sizeval(a.size)
-                else:
-                    attrs[a.name] = True
-            s.svm(n.process, c.intval(n.addr), c.sizeval(n.size), str(n.loc), line=line, **attrs)
-        elif isinstance(n, ast.BoStmt):
-            s.bo(n.name, str(n.loc), c.sizeval(n.size), n.owner, n.pinned, n.contiguous, line=line)
-        elif isinstance(n, ast.MapStmt):
-            s.map(n.bo, n.process, c.intval(n.addr), line=line)
-        elif isinstance(n, ast.UnmapStmt):
-            s.unmap(n.bo, n.process, line=line)
-        elif isinstance(n, ast.JobStmt):
-            t = n.touches
-            cp = n.copies
-            s.job(
-                n.name, n.engine, n.by,
-                touches=(c.intval(t.addr), c.sizeval(t.size)) if t else None,
-                write=bool(t and t.write),
-                value=c.intval(t.value) if t and t.value is not None else 1,
-                copies=(c.intval(cp.src), c.sizeval(cp.size), c.intval(cp.dst)) if cp else None,
-                uses=list(n.uses), after=list(n.after),
-                takes=c.timeval(n.takes) if n.takes is not None else 1000, line=line,
-            )  # fmt: skip
-        elif isinstance(n, ast.CpuStmt):
-            s.cpu(
-                n.process,
-                n.op,
-                c.intval(n.addr),
-                c.sizeval(n.size),
-                c.intval(n.value) if n.value else 1,
-                line=line,
-            )
-        elif isinstance(n, ast.MigrateStmt):
-            s.migrate(n.process, c.intval(n.addr), c.sizeval(n.size), str(n.loc), line=line)
-        elif isinstance(n, ast.MunmapStmt):
-            s.munmap(n.process, c.intval(n.addr), c.sizeval(n.size), line=line)
-        elif isinstance(n, ast.EvictStmt):
-            s.evict_page_tables(n.process, n.gpu, c.intval(n.addr) if n.addr is not None else None, line=line)
-        elif isinstance(n, ast.KillStmt):
-            s.kill(n.process, line=line)
-        elif isinstance(n, ast.RunIdle):
-            s.run_until_idle(line=line)
-        elif isinstance(n, ast.RunFor):
-            s.run_for(c.timeval(n.time), line=line)
-        elif isinstance(n, ast.AtStmt):
-            with s.at(c.timeval(n.time)):
-                for st in n.body:
-                    if st.cond is None or c._cond(st.cond):
-                        self._emit(s, st.node)
-        elif isinstance(n, ast.ExpectStmt):
-            self._expect(s, n)
-
-    def _expect(self, s: Scenario, n: ast.ExpectStmt) -> None:
-        c = self.ctx
-        p = n.pred
-        line = n.pos.line
-        k = p.kind
-        if k in RUN_CHECKS:
-            s.expect(k, negate=n.negate, line=line)
-        elif k == "ring":
-            s.expect("ring intact", str(p.args[0]), negate=n.negate, line=line)
-        elif k in ("killed", "alive"):
-            s.expect(k, str(p.args[0]), negate=n.negate, line=line)
-        elif k in ("in", "reads"):
-            addr, ext, proc, last = p.args
-            assert isinstance(addr, ast.Val)
-            a, size = c.addr_range(addr, ext if isinstance(ext, ast.Val) else None)
-            other = str(last) if k == "in" else c.intval(last)  # type: ignore[arg-type]
-            s.expect(k, a, size, str(proc), other, negate=n.negate, line=line)
-        elif k == "resolved":
-            addr, proc, gpu, within = p.args
-            assert isinstance(addr, ast.Val)
-            w = c.timeval(within) if isinstance(within, ast.Val) else None
-            s.expect("resolved", c.intval(addr), str(proc), gpu, w, negate=n.negate, line=line)
-        elif k == "metric":
-            name, op, value = p.args
-            assert isinstance(value, ast.Val)
-            s.expect("metric", str(name), str(op), c.val(value).value, negate=n.negate, line=line)
-        else:
-            # A NAME argument is a loop variable only when there is one by that name; any
-            # other name (`expect ring_quiet sdma0`) is passed as written.  Resolving every
-            # name raised a VmsError here, at build time, for a scenario that had compiled.
-            args = [
-                p.args[0],
-                *(
-                    str(c.val(a).value) if isinstance(a, ast.Val) and (a.kind != "name" or a.value in c.env)
-                    else str(a.value) if isinstance(a, ast.Val) else str(a)
-                    for a in p.args[1:]
-                ),
-            ]  # fmt: skip
-            s.expect("plugin", *args, negate=n.negate, line=line)
 
 
 def compile_path(path: str | Path, pm: pluggy.PluginManager) -> list[CompiledScenario]:

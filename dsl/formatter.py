@@ -94,121 +94,11 @@ class _Printer:
         self.prev_end = max(self.prev_end, end)
 
 
-def _v(v: ast.Val | None) -> str:
-    return "" if v is None else (v.text or str(v.value))
-
-
-def _node(n: ast.Node) -> str:
-    """One statement on one line (blocks of svm and at are printed by the caller)."""
-    if isinstance(n, ast.PolicyStmt):
-        s = f"policy {n.family} = {_v(n.name)}"
-        if n.params or n.has_parens:
-            s += "(" + ", ".join(f"{k} = {_v(v)}" for k, v in n.params) + ")"
-        return s
-    if isinstance(n, ast.ExploreStmt):
-        s = f"explore {_v(n.runs)}"
-        if n.strategy:
-            s += f" strategy {n.strategy}"
-        if n.depth is not None:
-            s += f" depth {_v(n.depth)}"
-        return s
-    if isinstance(n, ast.ProcessStmt):
-        s = f"process {n.name} on {', '.join(n.gpus)}"
-        if n.has_block:
-            inner = "; ".join(f"{k} {'on' if v else 'off'}" for k, v in n.attrs)
-            s += f" {{ {inner} }}" if inner else " {}"
-        return s
-    if isinstance(n, ast.SvmStmt):
-        return f"svm {n.process} {_v(n.addr)} +{_v(n.size)} in {n.loc}"
-    if isinstance(n, ast.BoStmt):
-        s = f"bo {n.name} in {n.loc} size {_v(n.size)} owner {n.owner}"
-        if n.pinned:
-            s += " pinned"
-        if n.contiguous:
-            s += " contiguous"
-        return s
-    if isinstance(n, ast.MapStmt):
-        return f"map {n.bo} into {n.process} at {_v(n.addr)}"
-    if isinstance(n, ast.UnmapStmt):
-        return f"unmap {n.bo} from {n.process}"
-    if isinstance(n, ast.JobStmt):
-        s = f"job {n.name} on {n.engine} by {n.by}"
-        if n.touches:
-            t = n.touches
-            s += f" touches {_v(t.addr)} +{_v(t.size)}"
-            if t.write:
-                s += " write"
-                if t.value is not None:
-                    s += f" value {_v(t.value)}"
-        if n.copies:
-            s += f" copies {_v(n.copies.src)} +{_v(n.copies.size)} to {_v(n.copies.dst)}"
-        if n.uses:
-            s += " uses " + ", ".join(f"{b} write" if w else b for b, w in n.uses)
-        if n.after:
-            s += " after " + ", ".join(n.after)
-        if n.takes is not None:
-            s += f" takes {_v(n.takes)}"
-        return s
-    if isinstance(n, ast.CpuStmt):
-        s = f"cpu {n.process} {n.op} {_v(n.addr)} +{_v(n.size)}"
-        if n.value is not None:
-            s += f" value {_v(n.value)}"
-        return s
-    if isinstance(n, ast.MigrateStmt):
-        return f"migrate {n.process} {_v(n.addr)} +{_v(n.size)} to {n.loc}"
-    if isinstance(n, ast.MunmapStmt):
-        return f"munmap {n.process} {_v(n.addr)} +{_v(n.size)}"
-    if isinstance(n, ast.EvictStmt):
-        s = f"evict page tables of {n.process}"
-        if n.gpu:
-            s += f" on {n.gpu}"
-        if n.addr is not None:
-            s += f" at {_v(n.addr)}"
-        return s
-    if isinstance(n, ast.KillStmt):
-        return f"kill {n.process}"
-    if isinstance(n, ast.RunIdle):
-        return "run until idle"
-    if isinstance(n, ast.RunFor):
-        return f"run for {_v(n.time)}"
-    if isinstance(n, ast.ExpectStmt):
-        return "expect " + _pred(n)
-    raise TypeError(type(n).__name__)
-
-
-def _pred(n: ast.ExpectStmt) -> str:
-    p = n.pred
-    k = p.kind
-    neg = "not " if n.negate and not p.short else ""
-    if k.startswith("no "):
-        return k[3:] if p.short else f"{neg}{k}"
-    a = p.args
-    if k == "ring":
-        return f"{neg}ring {a[0]} intact"
-    if k in ("killed", "alive"):
-        return f"{neg}{a[0]} {k}"
-    if k in ("in", "reads"):
-        addr, ext, proc, last = a
-        s = f"{neg}{_v(addr)}"  # type: ignore[arg-type]
-        if isinstance(ext, ast.Val):
-            s += f" +{_v(ext)}"
-        return s + f" of {proc} {k} {last if k == 'in' else _v(last)}"  # type: ignore[arg-type]
-    if k == "resolved":
-        addr, proc, gpu, within = a
-        s = f"{neg}fault at {_v(addr)} of {proc}"  # type: ignore[arg-type]
-        if gpu:
-            s += f" on {gpu}"
-        s += " resolved"
-        if isinstance(within, ast.Val):
-            s += f" within {_v(within)}"
-        return s
-    if k == "metric":
-        return f"{neg}{a[0]} {a[1]} {_v(a[2])}"  # type: ignore[arg-type]
-    return neg + " ".join(_v(x) if isinstance(x, ast.Val) else str(x) for x in a)
+_v = ast.text_of
 
 
 def _cond(c: ast.Cond | None) -> str:
-    return "" if c is None else f" if {c.var} {c.op} {_v(c.value)}"
+    return "" if c is None else c.format()
 
 
 def _stmts(pr: _Printer, body: tuple[ast.Stmt, ...], indent: str) -> None:
@@ -216,32 +106,22 @@ def _stmts(pr: _Printer, body: tuple[ast.Stmt, ...], indent: str) -> None:
         n = st.node
         line = st.pos.line
         if isinstance(n, ast.AtStmt):
-            pr.emit(line, indent, f"at {_v(n.time)} {{", line)
+            pr.emit(line, indent, n.format(), line)
             _stmts(pr, n.body, indent + INDENT)
             pr.close(n.end, indent, indent + INDENT)
             if st.cond is not None:  # `at T { ... } if C`: the condition follows the block
                 pr.out[-1] = pr.out[-1].replace("}", "}" + _cond(st.cond), 1)
             continue
         if isinstance(n, ast.SvmStmt) and n.has_block:
-            pr.emit(line, indent, f"{_node(n)} {{", line)
+            pr.emit(line, indent, f"{n.format()} {{", line)
             inner = indent + INDENT
             for a in n.attrs:
-                pr.emit(a.pos.line, inner, _svm_attr(a), a.pos.line)
+                pr.emit(a.pos.line, inner, a.format(), a.pos.line)
             pr.close(n.end, indent, inner)
             if st.cond is not None:
                 pr.out[-1] = pr.out[-1].replace("}", "}" + _cond(st.cond), 1)
             continue
-        pr.emit(line, indent, _node(n) + _cond(st.cond), st.end or line)
-
-
-def _svm_attr(a: ast.SvmAttr) -> str:
-    if a.name == "preferred":
-        return f"preferred {a.loc}"
-    if a.name in ("access", "in_place", "no_access"):
-        return f"{a.name} {', '.join(a.gpus)}"
-    if a.name == "granularity":
-        return f"granularity {_v(a.size)}"
-    return a.name
+        pr.emit(line, indent, n.format() + _cond(st.cond), st.end or line)
 
 
 def format_file(f: ast.File, text: str) -> str:
