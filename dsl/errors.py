@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable, Mapping
 
+from vmcore.dsl.names import run_checks_phrase
 from vmcore.errors import VmcoreError
 
 
@@ -93,7 +94,7 @@ TERMINAL_WORDS = {
     "WRITE": "'write'",
     "CPU_OP": "reads or writes",
     "NOT": "'not'",
-    "RUN_CHECK": "a check (deadlock, potential deadlock, stall, leaks, user fence on page tables, stale pte)",
+    "RUN_CHECK": f"a check ({run_checks_phrase()})",
     "PROC_STATE": "killed or alive",
     "METRIC_OP": "a comparison (==, !=, <, <=, >, >=)",
     "CMP": "== or !=",

@@ -18,8 +18,7 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
 
 from vmcore.dsl import ast
 from vmcore.dsl.errors import VmsError, source_lines, words_for
-
-GRAMMAR = Path(__file__).with_name("vms.lark")
+from vmcore.dsl.names import grammar_text
 
 U64 = (1 << 64) - 1
 SIZE_UNITS = {"B": 1, "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30, "TiB": 1 << 40}
@@ -51,7 +50,7 @@ def _lark() -> Lark:
     Lark version, written to a temporary file and renamed into place; any trouble with it
     falls back to building the parser from the grammar.
     """
-    grammar = GRAMMAR.read_text(encoding="utf-8")
+    grammar = grammar_text()
     key = hashlib.sha256((grammar + lark.__version__ + repr(sorted(_OPTIONS.items()))).encode()).hexdigest()[
         :20
     ]

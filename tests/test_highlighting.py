@@ -1,6 +1,6 @@
 """Syntax highlighting of .vms: the Pygments lexer and the TextMate grammar.
 
-The words both highlight are derived from ``dsl/vms.lark`` by ``vmcore.pygments_lexer``
+The words both highlight are derived from ``dsl/vms.lark`` by ``vmcore.dsl.names``
 (through Lark). This test derives them a second way, from the grammar's text, and checks
 that the lexer and the TextMate grammar light every one of them, that both agree on
 every character of the example scenarios, and that ``dsl/vms.tmLanguage.json`` is the
@@ -35,13 +35,13 @@ from pygments.token import (
     is_token_subtype,
 )
 
-from vmcore.pygments_lexer import VmsLexer, textmate_grammar, vocabulary
+from vmcore.dsl.highlight import VmsLexer, textmate_grammar
+from vmcore.dsl.names import grammar_text, vocabulary
 
 ROOT = Path(__file__).resolve().parent.parent
-GRAMMAR = ROOT / "dsl" / "vms.lark"
 TMLANGUAGE = ROOT / "dsl" / "vms.tmLanguage.json"
 SCENARIOS = sorted((ROOT / "scenarios").glob("*.vms"))
-REGENERATE = "python -m vmcore.pygments_lexer > dsl/vms.tmLanguage.json"
+REGENERATE = "python -m vmcore.dsl.highlight > dsl/vms.tmLanguage.json"
 
 _WORD = r"[A-Za-z_][A-Za-z0-9_]*"
 _PHRASE = re.compile(rf"{_WORD}(?: {_WORD})*")
@@ -62,7 +62,7 @@ def _regex_phrases(body: str) -> list[str] | None:
 @cache
 def grammar_words() -> frozenset[str]:
     """Every word written as a string in the grammar, and the phrases of its regexes."""
-    text = re.sub(r"//[^\n]*", "", GRAMMAR.read_text(encoding="utf-8"))
+    text = re.sub(r"//[^\n]*", "", grammar_text())
     words = set(re.findall(rf'"({_WORD})"', text))
     for body in re.findall(r"^\s*[A-Z_][A-Z0-9_]*(?:\.\d+)?\s*:\s*/((?:[^/\\\n]|\\.)+)/", text, re.M):
         words.update(_regex_phrases(body) or ())
@@ -71,7 +71,7 @@ def grammar_words() -> frozenset[str]:
 
 @cache
 def lark_terminals() -> dict[str, Pattern]:
-    parser = Lark(GRAMMAR.read_text(encoding="utf-8"), parser="earley", lexer="dynamic")
+    parser = Lark(grammar_text(), parser="earley", lexer="dynamic")
     return {t.name: t.pattern for t in parser.terminals}
 
 
@@ -201,7 +201,7 @@ def test_sample_has_no_errors_and_scenario_string_whole() -> None:
 
 
 def test_sample_is_valid_vms() -> None:
-    Lark(GRAMMAR.read_text(encoding="utf-8"), parser="lalr", lexer="contextual").parse(SAMPLE)
+    Lark(grammar_text(), parser="lalr", lexer="contextual").parse(SAMPLE)
 
 
 def test_unterminated_string_ends_at_the_line() -> None:

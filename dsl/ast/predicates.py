@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar
 
 from vmcore.dsl.ast.values import NOPOS, Loc, Pos, Val, text_of
-from vmcore.engine.checks import METRICS, RUN_PREDICATES
+from vmcore.dsl.names import METRICS, RUN_CHECKS, RUN_PREDICATES
 
 if TYPE_CHECKING:
     from vmcore.dsl.compiler import Checker
@@ -217,9 +217,8 @@ class _Plugin(Kind):
     """``NAME ARG ...``: a predicate a plugin adds."""
 
     EXPECTED: ClassVar[str] = (
-        "no deadlock, no potential deadlock, no stall, no leaks, no user fence on page tables, "
-        "no stale pte, ring R intact, P killed, P alive, ADDR of P in LOC, ADDR of P reads V, "
-        "fault at ADDR of P resolved, METRIC OP N, or a plugin predicate"
+        ", ".join(RUN_PREDICATES) + ", ring R intact, P killed, P alive, ADDR of P in LOC, "
+        "ADDR of P reads V, fault at ADDR of P resolved, METRIC OP N, or a plugin predicate"
     )
 
     @staticmethod
@@ -230,13 +229,8 @@ class _Plugin(Kind):
         # Suggest whole predicates ('stale pte', not 'stale'), and for a bare process
         # name say what it takes rather than "did you mean" that same name.
         words = {
-            "no": "no deadlock",
-            "deadlock": "deadlock",
-            "potential": "potential deadlock",
-            "stall": "stall",
-            "leaks": "leaks",
-            "user": "user fence on page tables",
-            "stale": "stale pte",
+            "no": RUN_PREDICATES[0],
+            **{check.split()[0]: check for check in RUN_CHECKS},
             "ring": "ring R intact",
             "fault": "fault at ADDR of P resolved",
             **{m: f"{m} OP N" for m in METRICS},

@@ -26,14 +26,16 @@ if TYPE_CHECKING:
     from vmcore.engine.sim import Sim
     from vmcore.engine.system import System
 
-RUN_PREDICATES = {
+RUN_PREDICATES = (
     "no deadlock",
     "no potential deadlock",
     "no stall",
     "no leaks",
     "no user fence on page tables",
     "no stale pte",
-}
+)
+"""The predicates judged over the whole run, in the order the reference lists them: the
+one list the language (its grammar, messages, highlighting) and the engine share."""
 
 METRICS = (
     "faults",
