@@ -18,7 +18,7 @@ from vmcore.dsl.compiler import Compiler
 from vmcore.engine.explore import explore
 from vmcore.engine.scenario import Result
 from vmcore.engine.sim import Scheduler
-from vmcore.plugins import plugin_manager
+from vmcore.hooks.manager import plugin_manager
 
 SCENARIO = Path(__file__).resolve().parent.parent / "scenarios" / "03-fault-path-allocation.vms"
 

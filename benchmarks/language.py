@@ -24,7 +24,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from vmcore.dsl.compiler import Compiler
-from vmcore.plugins import plugin_manager
+from vmcore.hooks.manager import plugin_manager
 
 HEADER = """gpu gpu0 {
     vram 64MiB

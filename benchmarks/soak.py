@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import contextlib
 
 from vmcore.dsl.compiler import Compiler
-from vmcore.plugins import plugin_manager
+from vmcore.hooks.manager import plugin_manager
 
 ROOT = Path(__file__).resolve().parent.parent
 

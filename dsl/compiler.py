@@ -20,7 +20,7 @@ from vmcore.dsl import ast
 from vmcore.dsl.errors import VmsError, did_you_mean
 from vmcore.dsl.parser import parse
 from vmcore.engine import Scenario
-from vmcore.plugins import policy_classes
+from vmcore.hooks.manager import policy_classes
 
 VA_LIMIT = 1 << 48
 POOL_MAX = MAX_BLOCKS * MIN_BLOCK

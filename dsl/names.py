@@ -6,7 +6,7 @@
   keywords, constants.  The Pygments lexer, the TextMate grammar and the reference test
   of ``docs/language.md`` take them from here;
 * the metrics (:data:`~vmcore.engine.checks.METRICS`) and the policy families
-  (:data:`~vmcore.policies.FAMILIES`), as the compiler checks them.
+  (:data:`~vmcore.hooks.policies.FAMILIES`), as the compiler checks them.
 
 Nothing here hard-codes a word of the language.
 """
@@ -25,7 +25,7 @@ from lark.grammar import Terminal
 from lark.lexer import Pattern, PatternRE, PatternStr
 
 from vmcore.engine.checks import METRICS, RUN_PREDICATES
-from vmcore.policies import FAMILIES
+from vmcore.hooks.policies import FAMILIES
 
 __all__ = [
     "FAMILIES",

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from vmcore.plugins import plugin_manager
-from vmcore.runner import Options, Session
+from vmcore.cli.session import Options, Session
+from vmcore.hooks.manager import plugin_manager
 
 pytest.importorskip("distributed")
 

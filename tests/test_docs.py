@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vmcore.hookdoc import render
-from vmcore.policies import FAMILIES
+from vmcore.hooks.hookdoc import render
+from vmcore.hooks.policies import FAMILIES
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 
 
 def test_hook_reference_is_generated_from_the_hookspecs() -> None:
     assert (DOCS / "hooks.md").read_text(encoding="utf-8") == render(), (
-        "docs/hooks.md is stale: run python -m vmcore.hookdoc > docs/hooks.md"
+        "docs/hooks.md is stale: run python -m vmcore.hooks.hookdoc > docs/hooks.md"
     )
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from vmcore.dsl.compiler import Compiler
 from vmcore.fuzz import CoreFuzzer, corpus, fuzz_core, fuzz_language, mutate
-from vmcore.plugins import plugin_manager
+from vmcore.hooks.manager import plugin_manager
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from vmcore.cli import main
-from vmcore.scaffold import ScaffoldError, files, plugin_names
+from vmcore.cli.main import main
+from vmcore.cli.scaffold import ScaffoldError, files, plugin_names
 
 NAME = "vmcore-sample-faults"
 MODULE = "vmcore_sample_faults"

@@ -6,14 +6,14 @@ from importlib import metadata
 
 import pytest
 
-from vmcore.plugins import PluginError, load_errors, plugin_manager
+from vmcore.hooks.manager import PluginError, load_errors, plugin_manager
 
 
 def fake_entry_points(group: str) -> list[metadata.EntryPoint]:
     assert group == "vmcore"
     return [
         metadata.EntryPoint("broken", "vmcore_no_such_module_xyz:plugin", "vmcore"),
-        metadata.EntryPoint("fine", "vmcore.policies.fault", "vmcore"),
+        metadata.EntryPoint("fine", "vmcore.hooks.policies.fault", "vmcore"),
     ]
 
 

@@ -23,7 +23,7 @@ import pytest
 
 from vmcore.dsl.compiler import Compiler
 from vmcore.engine import Result, Scenario
-from vmcore.plugins import plugin_manager, policy_classes
+from vmcore.hooks.manager import plugin_manager, policy_classes
 
 ROOT = Path(__file__).resolve().parents[1]
 PLUGINS = ROOT / "plugins"

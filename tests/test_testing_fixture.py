@@ -6,9 +6,9 @@ from collections.abc import Callable
 
 import pytest
 
-from vmcore.decisions import FaultAction, FaultInfo
-from vmcore.hookspecs import hookimpl
-from vmcore.policies import Policy
+from vmcore.hooks.decisions import FaultAction, FaultInfo
+from vmcore.hooks.hookspecs import hookimpl
+from vmcore.hooks.policies import Policy
 from vmcore.testing import VmsRun
 
 

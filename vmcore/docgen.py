@@ -115,7 +115,7 @@ def walk_svg(va: int) -> str:
 
 def deadlock_cycle() -> list[str]:
     from vmcore.dsl.compiler import Compiler
-    from vmcore.plugins import plugin_manager
+    from vmcore.hooks.manager import plugin_manager
 
     pm = plugin_manager(entry_points=False)
     items = Compiler(pm).compile_path(ROOT / "scenarios" / "03-fault-path-allocation.vms")

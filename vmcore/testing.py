@@ -31,10 +31,11 @@ from typing import Any
 
 import pytest
 
+from vmcore.cli.report import failure_text
+from vmcore.cli.session import run_compiled
 from vmcore.dsl.compiler import CompiledScenario, Compiler
 from vmcore.engine.explore import Exploration
-from vmcore.plugins import plugin_manager
-from vmcore.runner import failure_text, run_compiled
+from vmcore.hooks.manager import plugin_manager
 
 
 @dataclass

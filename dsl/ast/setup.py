@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from vmcore.dsl.ast.values import NOPOS, Loc, Pos, Val, text_of
 from vmcore.engine import plan
-from vmcore.policies import FAMILIES, PolicyError
+from vmcore.hooks.policies import FAMILIES, PolicyError
 
 if TYPE_CHECKING:
     from vmcore.dsl.compiler import Checker

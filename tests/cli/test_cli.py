@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import vmcore
-from vmcore.policies import FAMILIES
+from vmcore.hooks.policies import FAMILIES
 
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIOS = ROOT / "scenarios"
@@ -421,7 +421,7 @@ def test_n_spreads_over_processes_with_the_same_outcome(tmp_path: Path) -> None:
 def test_an_interrupt_exits_130_after_the_summary(tmp_path: Path) -> None:
     write(
         tmp_path / "interrupter.py",
-        "from vmcore.hookspecs import hookimpl\n\n\n"
+        "from vmcore.hooks.hookspecs import hookimpl\n\n\n"
         "@hookimpl\n"
         "def vmcore_event(time, actor, action, detail):\n"
         "    raise KeyboardInterrupt\n",
@@ -534,9 +534,9 @@ def test_the_environment_turns_entry_point_loading_off(tmp_path: Path) -> None:
 
 
 PLUGIN = """\
-from vmcore.decisions import FaultAction
-from vmcore.hookspecs import hookimpl
-from vmcore.policies import Policy
+from vmcore.hooks.decisions import FaultAction
+from vmcore.hooks.hookspecs import hookimpl
+from vmcore.hooks.policies import Policy
 
 
 class SilenceAll(Policy):

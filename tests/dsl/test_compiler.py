@@ -15,7 +15,7 @@ from vmcore import hookimpl
 from vmcore.dsl.compiler import CompiledScenario, Compiler, ExplorePlan
 from vmcore.dsl.errors import VmsError
 from vmcore.engine import Scenario, plan
-from vmcore.plugins import plugin_manager
+from vmcore.hooks.manager import plugin_manager
 
 KiB, MiB, GiB = 1 << 10, 1 << 20, 1 << 30
 

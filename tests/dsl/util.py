@@ -10,7 +10,7 @@ from vmcore.dsl import ast
 from vmcore.dsl.compiler import CompiledScenario, Compiler
 from vmcore.dsl.errors import VmsError
 from vmcore.dsl.parser import parse
-from vmcore.plugins import plugin_manager
+from vmcore.hooks.manager import plugin_manager
 
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIOS = ROOT / "scenarios"

@@ -26,8 +26,8 @@ from vmcore.dsl.compiler import Compiler
 from vmcore.engine.explore import PctScheduler, RandomScheduler
 from vmcore.engine.scenario import Result, Scenario
 from vmcore.engine.sim import Scheduler
-from vmcore.plugins import plugin_manager
-from vmcore.policies import FAMILIES
+from vmcore.hooks.manager import plugin_manager
+from vmcore.hooks.policies import FAMILIES
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 DATA = Path(__file__).resolve().parent / "data" / "golden.json"
@@ -159,8 +159,8 @@ def corpus() -> Iterator[tuple[str, Callable[[Scheduler | None], Scenario], bool
 
 def replay(path: Path) -> Result:
     """Run a replay file as ``vmcore test --replay`` does."""
+    from vmcore.cli.options import parse_policy
     from vmcore.engine.witness import ReplayFile, ReplayScheduler
-    from vmcore.runner import parse_policy
 
     rf = ReplayFile.load(path)
     pm = plugin_manager(rf.plugins, entry_points=True)

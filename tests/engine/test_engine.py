@@ -7,12 +7,12 @@ import inspect
 import pytest
 
 from tests.engine.scenarios import KiB, MiB, base, fault_path_eviction
-from vmcore import hookspecs
-from vmcore.decisions import FaultAction, FaultInfo
 from vmcore.engine import Scenario
-from vmcore.hookspecs import hookimpl
-from vmcore.plugins import PluginError, plugin_manager
-from vmcore.policies import Policy, PolicyError
+from vmcore.hooks import hookspecs
+from vmcore.hooks.decisions import FaultAction, FaultInfo
+from vmcore.hooks.hookspecs import hookimpl
+from vmcore.hooks.manager import PluginError, plugin_manager
+from vmcore.hooks.policies import Policy, PolicyError
 
 
 def test_same_inputs_give_the_same_event_log() -> None:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import time
 
 from tests.engine.scenarios import KiB, MiB
-from vmcore.decisions import FaultAction, FaultInfo
 from vmcore.engine import Scenario
-from vmcore.hookspecs import hookimpl
-from vmcore.plugins import plugin_manager
-from vmcore.policies import Policy
+from vmcore.hooks.decisions import FaultAction, FaultInfo
+from vmcore.hooks.hookspecs import hookimpl
+from vmcore.hooks.manager import plugin_manager
+from vmcore.hooks.policies import Policy
 
 
 class Hangs(Policy):

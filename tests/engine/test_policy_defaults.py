@@ -11,11 +11,11 @@ from typing import Any
 import pluggy
 import pytest
 
-from vmcore.decisions import HintRequest, MigrationDecision, MigrationRequest, PtMove
 from vmcore.engine import Scenario
-from vmcore.hookspecs import hookimpl
-from vmcore.plugins import ActivePolicies, PluginError, PolicyChoice, plugin_manager
-from vmcore.policies import Policy
+from vmcore.hooks.decisions import HintRequest, MigrationDecision, MigrationRequest, PtMove
+from vmcore.hooks.hookspecs import hookimpl
+from vmcore.hooks.manager import ActivePolicies, PluginError, PolicyChoice, plugin_manager
+from vmcore.hooks.policies import Policy
 
 MiB = 1 << 20
 

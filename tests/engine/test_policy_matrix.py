@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from vmcore.dsl.compiler import Compiler
-from vmcore.plugins import plugin_manager
-from vmcore.policies import FAMILIES
+from vmcore.hooks.manager import plugin_manager
+from vmcore.hooks.policies import FAMILIES
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 PM = plugin_manager(entry_points=False)

@@ -13,10 +13,10 @@ import pytest
 
 from tests.engine import golden
 from vmcore.core import Level
-from vmcore.decisions import RootPdMode
 from vmcore.engine.gpu.ttm import Lru
 from vmcore.engine.model import Bo, Domain, Granule
 from vmcore.engine.system import System
+from vmcore.hooks.decisions import RootPdMode
 
 
 def expected(system: System, known: list[Bo | Granule] | None = None) -> dict[str, list[Bo | Granule]]:
@@ -85,7 +85,7 @@ def test_the_lrus_match_after_every_change_under_pressure(monkeypatch: pytest.Mo
     from vmcore.dsl.compiler import Compiler
     from vmcore.engine.gpu.ttm import Ttm
     from vmcore.engine.sim import Sim
-    from vmcore.plugins import plugin_manager
+    from vmcore.hooks.manager import plugin_manager
 
     pm = plugin_manager(entry_points=False)
     text = golden.WORKLOADS["two processes and BOs under pressure"]

@@ -20,7 +20,7 @@ import pluggy
 
 from vmcore.engine.monitor import Finding, Monitor
 from vmcore.errors import ScenarioError
-from vmcore.plugins import PluginError
+from vmcore.hooks.manager import PluginError
 
 if TYPE_CHECKING:
     from vmcore.engine.sim import Sim

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from vmcore.core import PageTable, Pool, Ring
-from vmcore.decisions import RootPdMode
 from vmcore.engine.sim import Signal
+from vmcore.hooks.decisions import RootPdMode
 
 if TYPE_CHECKING:
     from vmcore.engine.gpu.ih import IhRing

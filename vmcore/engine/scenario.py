@@ -37,7 +37,7 @@ from vmcore.engine.monitor import Finding, Monitor
 from vmcore.engine.sim import Scheduler, Sim, Sleep
 from vmcore.engine.system import System
 from vmcore.errors import BudgetExceeded, ScenarioError, VmcoreError
-from vmcore.plugins import (
+from vmcore.hooks.manager import (
     ActivePolicies,
     PluginError,
     PolicyChoice,

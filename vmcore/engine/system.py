@@ -32,7 +32,7 @@ from vmcore.engine.model import PAGE, Bo, Engine, EngineKind, Gpu, Granule, Job,
 from vmcore.engine.monitor import Monitor
 from vmcore.engine.sim import Sim
 from vmcore.errors import ScenarioError
-from vmcore.plugins import ActivePolicies
+from vmcore.hooks.manager import ActivePolicies
 
 Gen = Generator[Any, Any, Any]
 

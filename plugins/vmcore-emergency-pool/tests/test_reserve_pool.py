@@ -9,12 +9,12 @@ import pytest
 import vmcore_emergency_pool
 from vmcore_emergency_pool import ReservePool
 
-from vmcore.decisions import AllocMode, AllocRequest
 from vmcore.dsl.compiler import Compiler
 from vmcore.dsl.errors import VmsError
 from vmcore.engine import Result, Scenario
-from vmcore.plugins import plugin_manager, policy_classes
-from vmcore.policies import PolicyError
+from vmcore.hooks.decisions import AllocMode, AllocRequest
+from vmcore.hooks.manager import plugin_manager, policy_classes
+from vmcore.hooks.policies import PolicyError
 
 SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
 FILE = SCENARIOS / "reserve-pool.vms"

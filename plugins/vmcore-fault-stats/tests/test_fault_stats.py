@@ -12,7 +12,7 @@ from vmcore_fault_stats import COUNTER, EventCounter, parse_time
 from vmcore.dsl.compiler import Compiler
 from vmcore.dsl.errors import VmsError
 from vmcore.engine import Result, Scenario
-from vmcore.plugins import plugin_manager
+from vmcore.hooks.manager import plugin_manager
 
 ROOT = Path(__file__).resolve().parent.parent
 FILE = ROOT / "scenarios" / "fault-stats.vms"

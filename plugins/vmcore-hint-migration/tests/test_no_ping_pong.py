@@ -9,12 +9,12 @@ import pytest
 import vmcore_hint_migration
 from vmcore_hint_migration import NoPingPong
 
-from vmcore.decisions import MigrationRequest
+from vmcore.cli.session import run_compiled
 from vmcore.dsl.compiler import Compiler
 from vmcore.engine import Result, Scenario
-from vmcore.plugins import plugin_manager, policy_classes
-from vmcore.policies import PolicyError
-from vmcore.runner import run_compiled
+from vmcore.hooks.decisions import MigrationRequest
+from vmcore.hooks.manager import plugin_manager, policy_classes
+from vmcore.hooks.policies import PolicyError
 
 ROOT = Path(__file__).resolve().parent.parent
 FILE = ROOT / "scenarios" / "no-ping-pong.vms"

@@ -14,7 +14,7 @@ from vmcore.engine.model import Domain, Gpu, Link, Placement
 from vmcore.engine.monitor import Monitor
 from vmcore.engine.sim import Sim
 from vmcore.errors import ScenarioError
-from vmcore.plugins import ActivePolicies
+from vmcore.hooks.manager import ActivePolicies
 
 Text = str | Callable[[], str]
 """A message or name, or how to make it: hot paths format text only when it is read."""

@@ -21,7 +21,6 @@ from typing import Any
 
 from vmcore.core import NodeKind
 from vmcore.core.pagetable import Pte
-from vmcore.decisions import FaultAction, FaultInfo
 from vmcore.engine.gpu.device import Device
 from vmcore.engine.gpu.svm import Svm, Unhandled
 from vmcore.engine.gpu.vm import VmManager
@@ -29,6 +28,7 @@ from vmcore.engine.gpu.vm_pt import SILENT_FLAGS, PageTables, bo_flags
 from vmcore.engine.model import PAGE, Gpu, Process, Vm
 from vmcore.engine.monitor import FaultRecord
 from vmcore.engine.sim import Actor, Proc, Signal, Sleep, WaitSignal
+from vmcore.hooks.decisions import FaultAction, FaultInfo
 
 Gen = Generator[Any, Any, Any]
 

@@ -17,13 +17,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from vmcore.core.pagetable import Pte
-from vmcore.decisions import HintRequest, MigrationRequest
 from vmcore.engine.gpu.device import Device
 from vmcore.engine.gpu.ttm import Ttm
 from vmcore.engine.gpu.vm_pt import SILENT_FLAGS, PageTables
 from vmcore.engine.model import PAGE, Domain, Granule, Placement, Process, SvmRange, Vm
 from vmcore.engine.sim import Proc, Signal, Sleep, WaitFence, WaitSignal
 from vmcore.errors import ScenarioError
+from vmcore.hooks.decisions import HintRequest, MigrationRequest
 
 Gen = Generator[Any, Any, Any]
 

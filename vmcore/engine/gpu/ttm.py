@@ -26,10 +26,10 @@ from typing import Any
 from sortedcontainers import SortedDict
 
 from vmcore.core.pagetable import Level
-from vmcore.decisions import AllocMode, AllocRequest, EvictCandidate, RootPdMode
 from vmcore.engine.gpu.device import Device
 from vmcore.engine.gpu.memory import pool_alloc
 from vmcore.engine.model import Bo, Domain, Gpu, Granule, Placement, Vm
+from vmcore.hooks.decisions import AllocMode, AllocRequest, EvictCandidate, RootPdMode
 
 Gen = Generator[Any, Any, Any]
 EvictFunc = Callable[[Any, bool, str], Gen]

@@ -15,13 +15,13 @@ from collections.abc import Generator
 from typing import Any
 
 from vmcore.core import FenceKind, PageTable
-from vmcore.decisions import PtMove, RootPdMode
 from vmcore.engine.gpu.device import Device
 from vmcore.engine.gpu.ttm import Ttm
 from vmcore.engine.gpu.vm_pt import PageTables, bo_flags
 from vmcore.engine.model import PAGE, Bo, Domain, Gpu, Process, Resv, Usage, Vm
 from vmcore.engine.sim import WaitFence
 from vmcore.errors import ScenarioError
+from vmcore.hooks.decisions import PtMove, RootPdMode
 
 Gen = Generator[Any, Any, Any]
 

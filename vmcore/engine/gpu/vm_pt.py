@@ -19,13 +19,13 @@ from typing import Any
 
 from vmcore.core import FenceKind, NodeKind, Op
 from vmcore.core.pagetable import ENTRIES_PER_PT, Invalidate, Level, Pte
-from vmcore.decisions import UpdatePath, UpdateRequest
 from vmcore.engine.gpu.device import Device
 from vmcore.engine.gpu.ring import DIRECT_WRITER, KernelJob, Packets, PageQueue
 from vmcore.engine.gpu.ttm import Ttm
 from vmcore.engine.model import PAGE, Bo, Domain, Placement, Usage, Vm
 from vmcore.engine.sim import SimFence, WaitFence
 from vmcore.errors import ScenarioError
+from vmcore.hooks.decisions import UpdatePath, UpdateRequest
 
 Gen = Generator[Any, Any, Any]
 

@@ -29,9 +29,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from vmcore.decisions import AllocMode, AllocRequest
-from vmcore.hookspecs import hookimpl
-from vmcore.policies import Policy, PolicyError
+from vmcore import AllocMode, AllocRequest, Policy, PolicyError, hookimpl
 
 __version__ = "0.1.0"
 

@@ -24,8 +24,7 @@ import re
 from collections import Counter
 from collections.abc import Callable, Mapping
 
-from vmcore.engine.scenario import RunState
-from vmcore.hookspecs import hookimpl
+from vmcore import RunState, hookimpl
 
 __version__ = "0.1.0"
 

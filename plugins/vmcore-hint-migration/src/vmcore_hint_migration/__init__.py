@@ -13,7 +13,7 @@ granule *settles*: it goes to system memory (``settle = "system"``) or stays whe
 when the faulting GPU can reach it over XGMI (``settle = "stay"``), and every later
 fault maps it where it is instead of moving it.
 
-Decisions use only the :class:`~vmcore.decisions.MigrationRequest` fields and that
+Decisions use only the :class:`~vmcore.hooks.decisions.MigrationRequest` fields and that
 history.  A ``preferred`` location, or a faulting GPU that is not in the range's
 ``access`` list (``in_place`` or no access), gets upstream's choice unchanged: the user
 already said where the data should be.
@@ -28,10 +28,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from vmcore.decisions import HintRequest, MigrationDecision, MigrationRequest
-from vmcore.hookspecs import hookimpl
-from vmcore.policies import Policy, PolicyError
-from vmcore.policies.migration import best_restore_location
+from vmcore import (
+    HintRequest,
+    MigrationDecision,
+    MigrationRequest,
+    Policy,
+    PolicyError,
+    best_restore_location,
+    hookimpl,
+)
 
 __version__ = "0.1.0"
 

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from vmcore.hookspecs import hookimpl
-from vmcore.policies import alloc, evict, fault, migration, pt_fences, pt_move, root_pd, update
-from vmcore.policies.base import Policy, PolicyError
+from vmcore.hooks.hookspecs import hookimpl
+from vmcore.hooks.policies import alloc, evict, fault, migration, pt_fences, pt_move, root_pd, update
+from vmcore.hooks.policies.base import Policy, PolicyError
 
 FAMILIES: dict[str, list[type[Policy]]] = {
     "alloc": alloc.POLICIES,

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from vmcore.decisions import AllocMode, AllocRequest
-from vmcore.hookspecs import hookimpl
-from vmcore.policies.base import Policy
+from vmcore.hooks.decisions import AllocMode, AllocRequest
+from vmcore.hooks.hookspecs import hookimpl
+from vmcore.hooks.policies.base import Policy
 
 
 class NoWait(Policy):

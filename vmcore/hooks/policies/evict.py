@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from vmcore.decisions import EvictCandidate
-from vmcore.hookspecs import hookimpl
-from vmcore.policies.base import Policy
+from vmcore.hooks.decisions import EvictCandidate
+from vmcore.hooks.hookspecs import hookimpl
+from vmcore.hooks.policies.base import Policy
 
 
 class Lru(Policy):

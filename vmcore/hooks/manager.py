@@ -16,8 +16,9 @@ from typing import Any, cast
 
 import pluggy
 
-from vmcore import hookspecs
-from vmcore.decisions import (
+from vmcore.errors import BudgetExceeded, VmcoreError
+from vmcore.hooks import hookspecs
+from vmcore.hooks.decisions import (
     AllocMode,
     AllocRequest,
     EvictCandidate,
@@ -31,8 +32,7 @@ from vmcore.decisions import (
     UpdatePath,
     UpdateRequest,
 )
-from vmcore.errors import BudgetExceeded, VmcoreError
-from vmcore.policies import FAMILIES, BuiltinPolicies, Policy, PolicyError
+from vmcore.hooks.policies import FAMILIES, BuiltinPolicies, Policy, PolicyError
 
 ENTRY_POINT_GROUP = "vmcore"
 

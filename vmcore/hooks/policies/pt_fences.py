@@ -7,8 +7,8 @@ including the root PD whose reservation all page tables share
 
 from __future__ import annotations
 
-from vmcore.hookspecs import hookimpl
-from vmcore.policies.base import Policy
+from vmcore.hooks.hookspecs import hookimpl
+from vmcore.hooks.policies.base import Policy
 
 
 class CsFencesOnPt(Policy):

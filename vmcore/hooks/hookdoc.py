@@ -5,11 +5,11 @@ from __future__ import annotations
 import inspect
 import sys
 
-from vmcore import hookspecs
+from vmcore.hooks import hookspecs
 
 HEADER = """# Hooks
 
-Generated from `vmcore/hookspecs.py` by `python -m vmcore.hookdoc > docs/hooks.md`; a
+Generated from `vmcore/hooks/hookspecs.py` by `python -m vmcore.hooks.hookdoc > docs/hooks.md`; a
 test keeps the two in step.
 
 Decision hooks belong to a policy family and are called on the scenario's active policy

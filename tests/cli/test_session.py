@@ -6,10 +6,10 @@ import io
 import json
 from pathlib import Path
 
-from vmcore.plugins import plugin_manager
-from vmcore.runner import Options, Session
+from vmcore.cli.session import Options, Session
+from vmcore.hooks.manager import plugin_manager
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parent.parent.parent
 SCENARIOS = str(ROOT / "scenarios")
 
 DEADLOCK = """
@@ -89,9 +89,9 @@ def test_junit_report_is_written_even_when_scenarios_fail(tmp_path: Path) -> Non
 
 
 def test_a_crashing_plugin_still_gets_its_junit_xml_written(tmp_path: Path) -> None:
-    from vmcore.decisions import FaultAction, FaultInfo
-    from vmcore.hookspecs import hookimpl
-    from vmcore.policies import Policy
+    from vmcore.hooks.decisions import FaultAction, FaultInfo
+    from vmcore.hooks.hookspecs import hookimpl
+    from vmcore.hooks.policies import Policy
 
     class Crashes(Policy):
         family = "fault"

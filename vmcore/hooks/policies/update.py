@@ -6,9 +6,9 @@ and everything else to ``vm->delayed`` (drivers/gpu/drm/amd/amdgpu/amdgpu_vm_sdm
 
 from __future__ import annotations
 
-from vmcore.decisions import UpdatePath, UpdateRequest
-from vmcore.hookspecs import hookimpl
-from vmcore.policies.base import Policy
+from vmcore.hooks.decisions import UpdatePath, UpdateRequest
+from vmcore.hooks.hookspecs import hookimpl
+from vmcore.hooks.policies.base import Policy
 
 
 class SplitEntities(Policy):

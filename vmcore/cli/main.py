@@ -44,7 +44,7 @@ the event log of the schedule that decided it, and the command that replays it.
 
 
 def _pm(args: argparse.Namespace, cfg_plugins: Sequence[str] = ()) -> Any:
-    from vmcore.plugins import load_errors, plugin_manager
+    from vmcore.hooks.manager import load_errors, plugin_manager
 
     auto = os.environ.get("VMCORE_DISABLE_PLUGIN_AUTOLOAD", "") in ("", "0")
     blocked = {p[3:] for p in getattr(args, "plugin", None) or [] if p.startswith("no:")}
@@ -61,8 +61,8 @@ def _pm(args: argparse.Namespace, cfg_plugins: Sequence[str] = ()) -> Any:
 
 
 def _test(args: argparse.Namespace) -> int:
-    from vmcore.config import load
-    from vmcore.runner import Options, Session
+    from vmcore.cli.config import load
+    from vmcore.cli.session import Options, Session
 
     cfg = load()
     opts = Options(
@@ -113,8 +113,8 @@ def _processes(spec: str | None) -> int:
 
 
 def _explain(args: argparse.Namespace) -> int:
+    from vmcore.cli.session import Options, Session
     from vmcore.engine.witness import ReplayFile, ReplayScheduler, explain
-    from vmcore.runner import Options, Session
 
     try:
         rf = ReplayFile.load(args.file)
@@ -136,9 +136,9 @@ def _explain(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
+    from vmcore.cli.files import collect
     from vmcore.dsl.compiler import Compiler
     from vmcore.dsl.errors import VmsError
-    from vmcore.runner import collect
 
     comp = Compiler(_pm(args))
     bad = 0
@@ -157,9 +157,9 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _fmt(args: argparse.Namespace) -> int:
+    from vmcore.cli.files import atomic_write, collect
     from vmcore.dsl.errors import VmsError
     from vmcore.dsl.formatter import format_text
-    from vmcore.runner import atomic_write, collect
 
     changed = 0
     errors = 0
@@ -196,7 +196,7 @@ def _fmt(args: argparse.Namespace) -> int:
 
 
 def _plugins(args: argparse.Namespace) -> int:
-    from vmcore.plugins import distribution_of
+    from vmcore.hooks.manager import distribution_of
 
     pm = _pm(args)
     adds: dict[int, list[str]] = {}
@@ -237,7 +237,7 @@ def _plugins(args: argparse.Namespace) -> int:
 
 
 def _new_plugin(args: argparse.Namespace) -> int:
-    from vmcore.scaffold import new_plugin
+    from vmcore.cli.scaffold import new_plugin
 
     path = new_plugin(args.name, args.dir)
     print(f"created {path}: a fault policy, a scenario and tests")
@@ -362,7 +362,7 @@ def _plugin_options(parser: argparse.ArgumentParser, argv: Sequence[str]) -> Non
         return
     mods = [argv[i + 1] for i, a in enumerate(argv[:-1]) if a == "-p" and not argv[i + 1].startswith("no:")]
     try:
-        from vmcore.plugins import plugin_manager
+        from vmcore.hooks.manager import plugin_manager
 
         pm = plugin_manager(
             mods, entry_points=os.environ.get("VMCORE_DISABLE_PLUGIN_AUTOLOAD", "") in ("", "0")
@@ -403,7 +403,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     except metadata.PackageNotFoundError as e:  # pragma: no cover - broken installs
         print(f"vmcore: error: {e}", file=sys.stderr)
         return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main())

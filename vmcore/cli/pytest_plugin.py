@@ -13,11 +13,12 @@ from typing import Any
 
 import pytest
 
+from vmcore.cli.report import failure_text
+from vmcore.cli.session import run_compiled
 from vmcore.dsl.compiler import CompiledScenario, Compiler
 from vmcore.dsl.errors import VmsError
 from vmcore.errors import VmcoreError
-from vmcore.plugins import plugin_manager
-from vmcore.runner import failure_text, run_compiled
+from vmcore.hooks.manager import plugin_manager
 
 
 class VmsFailure(Exception):

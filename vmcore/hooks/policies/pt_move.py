@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from vmcore.decisions import PtMove
-from vmcore.hookspecs import hookimpl
-from vmcore.policies.base import Policy
+from vmcore.hooks.decisions import PtMove
+from vmcore.hooks.hookspecs import hookimpl
+from vmcore.hooks.policies.base import Policy
 
 
 class Migrate(Policy):

@@ -22,7 +22,7 @@ from typing import Any
 
 import pluggy
 
-from vmcore.decisions import (
+from vmcore.hooks.decisions import (
     AllocMode,
     AllocRequest,
     EvictCandidate,
@@ -64,7 +64,7 @@ def vmcore_alloc_mode(request: AllocRequest) -> AllocMode | None:
     Called once per allocation the fault handler makes: a page table
     (``request.purpose == "pt"``) or the pages a granule migrates into
     (``"migration"``).  Allocations outside the fault handler always evict and wait,
-    as TTM does.  Return an :class:`~vmcore.decisions.AllocMode`; ``RESERVE`` is
+    as TTM does.  Return an :class:`~vmcore.hooks.decisions.AllocMode`; ``RESERVE`` is
     honoured only for page tables and only when :func:`vmcore_pt_reserve` set a pool
     aside.  ``None``: the default policy ``no-wait`` answers ``NO_WAIT`` (upstream:
     ``bp.no_wait_gpu = immediate``).
@@ -137,7 +137,7 @@ def vmcore_migration(request: MigrationRequest) -> MigrationDecision | None:
     """Family ``migration``: where a faulting granule's data should be, and who moves it.
 
     Called once per retry fault on an SVM range.  Return a
-    :class:`~vmcore.decisions.MigrationDecision`.  ``None``: the default policy
+    :class:`~vmcore.hooks.decisions.MigrationDecision`.  ``None``: the default policy
     ``on-fault`` answers with the upstream choice, ``svm_range_best_restore_location``
     (the preferred location when the faulting GPU can use it, else the faulting GPU's
     VRAM when it is in ``access``), in the fault handler, without silent retry.

@@ -7,9 +7,9 @@ process is killed on the resulting no-retry fault.
 
 from __future__ import annotations
 
-from vmcore.decisions import FaultAction, FaultInfo
-from vmcore.hookspecs import hookimpl
-from vmcore.policies.base import Policy
+from vmcore.hooks.decisions import FaultAction, FaultInfo
+from vmcore.hooks.hookspecs import hookimpl
+from vmcore.hooks.policies.base import Policy
 
 
 class MapOrKill(Policy):

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from vmcore.decisions import HintRequest, MigrationDecision, MigrationRequest
-from vmcore.hookspecs import hookimpl
-from vmcore.policies.base import Policy
+from vmcore.hooks.decisions import HintRequest, MigrationDecision, MigrationRequest
+from vmcore.hooks.hookspecs import hookimpl
+from vmcore.hooks.policies.base import Policy
 
 
 def _hive(request: MigrationRequest, gpu: str) -> str:

@@ -6,9 +6,9 @@ be evicted only when idle (drivers/gpu/drm/amd/amdgpu/amdgpu_vm.c).
 
 from __future__ import annotations
 
-from vmcore.decisions import RootPdMode
-from vmcore.hookspecs import hookimpl
-from vmcore.policies.base import Policy
+from vmcore.hooks.decisions import RootPdMode
+from vmcore.hooks.hookspecs import hookimpl
+from vmcore.hooks.policies.base import Policy
 
 
 class Movable(Policy):

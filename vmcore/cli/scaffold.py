@@ -63,7 +63,7 @@ def plugin_names(name: str) -> PluginNames:
         )
     policy = re.sub(r"[-_.]+", "-", name).lower()
     policy = policy.removeprefix("vmcore-") or policy
-    from vmcore.policies import FAMILIES
+    from vmcore.hooks.policies import FAMILIES
 
     builtin = {cls.name for cls in FAMILIES["fault"]}
     if policy in builtin:
@@ -188,9 +188,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from vmcore.decisions import FaultAction, FaultInfo
-from vmcore.hookspecs import hookimpl
-from vmcore.policies import Policy
+from vmcore import FaultAction, FaultInfo, Policy, hookimpl
 
 __version__ = "0.1.0"
 
@@ -261,10 +259,9 @@ from pathlib import Path
 
 import pluggy
 import pytest
-from vmcore.decisions import FaultAction, FaultInfo
+from vmcore import FaultAction, FaultInfo, Scenario, plugin_manager
 from vmcore.dsl.compiler import Compiler
-from vmcore.engine import Scenario
-from vmcore.plugins import plugin_manager, policy_classes
+from vmcore.hooks.manager import policy_classes
 
 import __MODULE__
 from __MODULE__ import __CLASS__

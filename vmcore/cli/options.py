@@ -1,0 +1,76 @@
+"""What the user asked ``vmcore test`` for: its options and exit codes, ``--policy
+FAMILY=NAME(k=v, ...)`` and the values in it."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from vmcore.dsl.parser import number
+from vmcore.errors import VmcoreError
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+class UsageError(VmcoreError):
+    """Bad command-line input."""
+
+
+@dataclass
+class Options:
+    paths: list[str] = field(default_factory=lambda: ["scenarios"])
+    keyword: str | None = None
+    exitfirst: bool = False
+    verbose: int = 0
+    seed: int = 0
+    policies: list[str] = field(default_factory=list)
+    plugins: list[str] = field(default_factory=list)
+    junitxml: str | None = None
+    durations: int | None = None
+    explore: int | None = None
+    strategy: str | None = None
+    depth: int | None = None
+    replay: str | None = None
+    trace: str | None = None
+    graph: str | None = None
+    witness_dir: str = ".vmcore/witnesses"
+    processes: int = 1
+    dask: str | None = None
+    """"local" (a LocalCluster on loopback) or a scheduler address."""
+
+
+_POLICY = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*=\s*([A-Za-z0-9_.-]+)\s*(?:\((.*)\))?\s*$")
+
+
+def parse_value(text: str) -> Any:
+    t = text.strip()
+    if t in ("true", "false"):
+        return t == "true"
+    if len(t) >= 2 and t[0] == t[-1] == '"':
+        return t[1:-1]
+    try:
+        return number(t)[1]
+    except ValueError:
+        return t
+
+
+def parse_policy(spec: str) -> tuple[str, str, dict[str, Any]]:
+    """``FAMILY=NAME`` or ``FAMILY=NAME(k=v, ...)``."""
+    m = _POLICY.match(spec)
+    if m is None:
+        raise UsageError(f"--policy {spec!r}: expected FAMILY=NAME or FAMILY=NAME(k=v, ...)")
+    family, name, args = m.groups()
+    params: dict[str, Any] = {}
+    if args:
+        for part in args.split(","):
+            if not part.strip():
+                continue
+            k, eq, v = part.partition("=")
+            if not eq:
+                raise UsageError(f"--policy {spec!r}: parameter {part.strip()!r} needs k=v")
+            params[k.strip()] = parse_value(v)
+    return family, name, params
