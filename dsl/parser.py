@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import lark
-from lark import Lark, Token, Transformer, v_args
+from lark import Lark, Token, Transformer, Tree, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
 
 from vmcore.dsl import ast
@@ -414,9 +414,6 @@ class _ToAst(Transformer[Token, Any]):
     def short_pred(self, meta: Any, c: list[Token]) -> ast.Pred:
         return ast.Pred(self._check(c[0]), (), True, _p(meta))
 
-    def ring_pred(self, meta: Any, c: list[Token]) -> ast.Pred:
-        return ast.Pred("ring", (str(c[0]),), False, _p(meta))
-
     def proc_state(self, meta: Any, c: list[Token]) -> ast.Pred:
         return ast.Pred(str(c[1]), (str(c[0]),), False, _p(meta))
 
@@ -448,8 +445,13 @@ class _ToAst(Transformer[Token, Any]):
         within = c[-1] if isinstance(c[-1], ast.Val) and len(c) > 2 else None
         return ast.Pred("resolved", (addr, proc, gpu, within), False, _p(meta))
 
-    def metric_pred(self, meta: Any, c: list[Any]) -> ast.Pred:
-        return ast.Pred("metric", (str(c[0]), str(c[1]), c[2]), False, _p(meta))
+    def __default__(self, data: Any, c: list[Any], meta: Any) -> Any:
+        """A predicate rule the AST's kinds build themselves (``ast.PRED_RULES``, such as
+        ``ring_pred``); any other rule stays a tree for the rule above it."""
+        kind = ast.PRED_RULES.get(str(data))
+        if kind is None:
+            return Tree(data, c, meta)
+        return ast.Pred(kind, ast.KINDS[kind].args(c), False, _p(meta))
 
     def plugin_pred(self, meta: Any, c: list[Token]) -> ast.Pred:
         return ast.Pred("plugin", (str(c[0]), *(_val(t) for t in c[1:])), False, _p(meta))

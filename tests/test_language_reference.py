@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from vmcore.dsl import names
+from vmcore.dsl import names, reference
 
 ROOT = Path(__file__).resolve().parent.parent
 REFERENCE = ROOT / "docs" / "language.md"
@@ -113,3 +113,24 @@ def test_every_metric_is_documented() -> None:
 def test_every_policy_family_is_documented() -> None:
     missing = [f for f in names.FAMILIES if not in_code(f)]
     assert not missing, f"policy families missing from docs/language.md: {missing}"
+
+
+# -- the tables that list names are generated from where the names live ----------------
+def test_generated_tables_are_fresh() -> None:
+    text = REFERENCE.read_text(encoding="utf-8")
+    assert set(reference.blocks_in(text)) == set(reference.BLOCKS)
+    assert reference.update(text) == text, (
+        "docs/language.md's generated tables are stale: run python -m vmcore.dsl.reference docs/language.md"
+    )
+
+
+def test_a_stale_table_is_rewritten_and_an_unknown_one_refused(tmp_path: Path) -> None:
+    stale = "x\n<!-- generated: metrics (old) -->\n| `gone` | a metric no more |\n<!-- end metrics -->\ny\n"
+    new = reference.update(stale)
+    assert "`gone`" not in new and all(f"`{m}`" in new for m in names.METRICS)
+    f = tmp_path / "language.md"
+    f.write_text(stale, encoding="utf-8")
+    assert reference.main([str(f), "--check"]) == 1
+    assert reference.main([str(f)]) == 0 and reference.main([str(f), "--check"]) == 0
+    f.write_text("<!-- generated: nope x -->\n<!-- end nope -->\n", encoding="utf-8")
+    assert reference.main([str(f)]) == 2

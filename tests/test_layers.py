@@ -45,7 +45,9 @@ def _layer(module: str) -> str:
 
 
 def _sources() -> list[Path]:
-    return sorted(p for p in PACKAGE.rglob("*.py") if "__pycache__" not in p.parts)
+    """The package's modules; ``vmcore/dsl`` is a symlink to ``dsl/``, which rglob skips."""
+    found = [*PACKAGE.rglob("*.py"), *(PACKAGE / "dsl" / p.relative_to(ROOT / "dsl") for p in (ROOT / "dsl").rglob("*.py"))]
+    return sorted({p for p in found if "__pycache__" not in p.parts})
 
 
 def test_top_level_is_the_layers_and_a_few_tools() -> None:

@@ -48,7 +48,23 @@ class Pred:
 
 
 class Kind(ABC):
-    """One kind of predicate: its check, its plan and its text."""
+    """One kind of predicate: its check, its plan and its text.
+
+    ``rule`` names the grammar rule that writes the kind when the parser may build the
+    node from the rule's children as they come (:meth:`args`); kinds whose syntax needs
+    sorting out have a parser method instead. ``forms`` are how the kind is written, as
+    error messages list the predicates (``ring R intact``); a form that starts with a
+    keyword also answers "did you mean" for that word.
+    """
+
+    rule: ClassVar[str] = ""
+    forms: ClassVar[tuple[str, ...]] = ()
+
+    @staticmethod
+    def args(children: list[object]) -> tuple[object, ...]:
+        """The node's ``args`` from the children of its grammar rule: words as text,
+        values (``Val``, ``Loc``) as they are."""
+        return tuple(str(x) if isinstance(x, str) else x for x in children)
 
     @staticmethod
     def check(p: Pred, c: Checker) -> None:
@@ -70,6 +86,8 @@ class Kind(ABC):
 class _Run(Kind):
     """``no deadlock``, ``deadlock`` ...: judged over the whole run."""
 
+    forms = RUN_PREDICATES
+
     @staticmethod
     def build(p: Pred, c: Checker, s: Scenario, negate: bool, line: int) -> None:
         s.expect(p.kind, negate=negate, line=line)
@@ -81,6 +99,9 @@ class _Run(Kind):
 
 class _Ring(Kind):
     """``ring R intact``."""
+
+    rule = "ring_pred"
+    forms = ("ring R intact",)
 
     @staticmethod
     def check(p: Pred, c: Checker) -> None:
@@ -101,6 +122,8 @@ class _Ring(Kind):
 class _ProcState(Kind):
     """``P killed``, ``P alive``."""
 
+    forms = ("P killed", "P alive")
+
     @staticmethod
     def check(p: Pred, c: Checker) -> None:
         c.process(str(p.args[0]), p.pos)
@@ -116,6 +139,8 @@ class _ProcState(Kind):
 
 class _Data(Kind):
     """``ADDR [+SIZE] of P in LOC`` and ``ADDR [+SIZE] of P reads V``."""
+
+    forms = ("ADDR of P in LOC", "ADDR of P reads V")
 
     @staticmethod
     def check(p: Pred, c: Checker) -> None:
@@ -151,6 +176,8 @@ class _Data(Kind):
 
 class _Resolved(Kind):
     """``fault at ADDR of P [on GPU] resolved [within T]``."""
+
+    forms = ("fault at ADDR of P resolved",)
 
     @staticmethod
     def check(p: Pred, c: Checker) -> None:
@@ -189,6 +216,9 @@ class _Resolved(Kind):
 class _Metric(Kind):
     """``METRIC OP N``."""
 
+    rule = "metric_pred"
+    forms = ("METRIC OP N",)
+
     @staticmethod
     def check(p: Pred, c: Checker) -> None:
         name, _, value = p.args
@@ -216,10 +246,6 @@ class _Metric(Kind):
 class _Plugin(Kind):
     """``NAME ARG ...``: a predicate a plugin adds."""
 
-    EXPECTED: ClassVar[str] = (
-        ", ".join(RUN_PREDICATES) + ", ring R intact, P killed, P alive, ADDR of P in LOC, "
-        "ADDR of P reads V, fault at ADDR of P resolved, METRIC OP N, or a plugin predicate"
-    )
 
     @staticmethod
     def check(p: Pred, c: Checker) -> None:
@@ -229,10 +255,8 @@ class _Plugin(Kind):
         # Suggest whole predicates ('stale pte', not 'stale'), and for a bare process
         # name say what it takes rather than "did you mean" that same name.
         words = {
-            "no": RUN_PREDICATES[0],
+            **_KEYWORD_FORMS,
             **{check.split()[0]: check for check in RUN_CHECKS},
-            "ring": "ring R intact",
-            "fault": "fault at ADDR of P resolved",
             **{m: f"{m} OP N" for m in METRICS},
             **{pr: f"{pr} killed" for pr in c.processes},
             **{pp: pp for pp in c.comp.plugin_predicates},
@@ -245,7 +269,7 @@ class _Plugin(Kind):
             f"unknown expectation {' '.join(str(a) for a in p.args)!r}",
             p.pos,
             hint=hint,
-            expected=_Plugin.EXPECTED,
+            expected=EXPECTED,
         )
 
     @staticmethod
@@ -280,3 +304,17 @@ KINDS: dict[str, type[Kind]] = {
     "plugin": _Plugin,
 }
 """Predicate kind -> how it is checked, built and written."""
+
+PRED_RULES: dict[str, str] = {cls.rule: kind for kind, cls in KINDS.items() if cls.rule}
+"""Grammar rule -> the kind the parser builds from it with :meth:`Kind.args`."""
+
+_FORMS = [form for cls in dict.fromkeys(KINDS.values()) for form in cls.forms]
+EXPECTED = ", ".join(_FORMS) + ", or a plugin predicate"
+"""Every built-in predicate as written, for "expected: ..." in errors."""
+# the first form of each leading keyword (`no` -> `no deadlock`, `ring` -> `ring R intact`)
+_KEYWORD_FORMS = {
+    f.split()[0]: f for f in reversed(_FORMS) if f.split()[0].islower()
+}
+
+
+__all__ = ["EXPECTED", "KINDS", "PRED_RULES", "Kind", "Pred"]

@@ -288,3 +288,6 @@ class UnmapStmt:
 
     def format(self) -> str:
         return f"unmap {self.bo} from {self.process}"
+
+
+__all__ = ["BoStmt", "ExploreStmt", "MapStmt", "PolicyStmt", "ProcessStmt", "SvmAttr", "SvmStmt", "UnmapStmt"]

@@ -8,10 +8,9 @@ As in ``setup``: each node has its ``check``, ``build`` and ``format``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from vmcore.dsl.ast.predicates import Pred
-from vmcore.dsl.ast.setup import BoStmt, ExploreStmt, MapStmt, PolicyStmt, ProcessStmt, SvmStmt, UnmapStmt
 from vmcore.dsl.ast.values import NOPOS, Cond, Loc, Pos, Val, text_of
 from vmcore.engine import plan
 
@@ -296,25 +295,19 @@ class ExpectStmt:
         return "expect " + self.pred.format(self.negate)
 
 
-Node = (
-    PolicyStmt
-    | ExploreStmt
-    | ProcessStmt
-    | SvmStmt
-    | BoStmt
-    | MapStmt
-    | UnmapStmt
-    | JobStmt
-    | CpuStmt
-    | MigrateStmt
-    | MunmapStmt
-    | EvictStmt
-    | KillStmt
-    | RunIdle
-    | RunFor
-    | AtStmt
-    | ExpectStmt
-)
+class Node(Protocol):
+    """A statement node: it checks itself (``top``: directly in the scenario, not in an
+    ``at`` block), adds its plan statements to the scenario, and prints itself as the
+    formatter writes it. Every statement class here and in ``setup`` is one."""
+
+    @property
+    def pos(self) -> Pos: ...
+
+    def check(self, c: Checker, top: bool) -> None: ...
+
+    def build(self, c: Checker, s: Scenario) -> None: ...
+
+    def format(self) -> str: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -326,3 +319,6 @@ class Stmt:
     pos: Pos = field(default=NOPOS, compare=False)
     end: int = field(default=0, compare=False)
     """Last source line."""
+
+
+__all__ = ["AtStmt", "Copies", "CpuStmt", "EvictStmt", "ExpectStmt", "JobStmt", "KillStmt", "MigrateStmt", "MunmapStmt", "Node", "RunFor", "RunIdle", "Stmt", "Touches"]

@@ -59,3 +59,6 @@ class ScenarioDef:
 class File:
     items: tuple[Use | GpuDef | LinkDef | ScenarioDef, ...]
     path: str = field(default="", compare=False)
+
+
+__all__ = ["EngineDef", "File", "GpuDef", "LinkDef", "ScenarioDef", "Use"]

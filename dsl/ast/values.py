@@ -60,3 +60,6 @@ class Cond:
 
     def format(self) -> str:
         return f" if {self.var} {self.op} {text_of(self.value)}"
+
+
+__all__ = ["NOPOS", "Cond", "Loc", "Pos", "Val", "text_of"]

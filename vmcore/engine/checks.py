@@ -26,33 +26,48 @@ if TYPE_CHECKING:
     from vmcore.engine.sim import Sim
     from vmcore.engine.system import System
 
-RUN_PREDICATES = (
-    "no deadlock",
-    "no potential deadlock",
-    "no stall",
-    "no leaks",
-    "no user fence on page tables",
-    "no stale pte",
-)
-"""The predicates judged over the whole run, in the order the reference lists them: the
-one list the language (its grammar, messages, highlighting) and the engine share."""
+RUN_PREDICATE_DOCS: dict[str, str] = {
+    "no deadlock": "no cycle formed in the wait-for graph (a deadlock is reported as its cycle)",
+    "no potential deadlock": (
+        "the fault path never waited on a fence that transitively depends on user work "
+        "(the lockdep-style check, even if this run got lucky)"
+    ),
+    "no stall": "the run did not end with work pending, nothing runnable and no cycle",
+    "no leaks": "a killed process released everything it held",
+    "no user fence on page tables": "no unsignalled user fence reached a page-table reservation",
+    "no stale pte": "no valid PTE pointed to memory being freed or moved",
+}
+"""The predicates judged over the whole run and when each holds, in the order the
+reference lists them: the one list the language (its grammar, messages, highlighting,
+``docs/language.md``) and the engine share."""
 
-METRICS = (
-    "faults",
-    "retries",
-    "cpu_faults",
-    "migrations",
-    "evictions",
-    "bytes_moved",
-    "pt_allocations",
-    "fault_latency_p50",
-    "fault_latency_p99",
-    "vram_largest_free",
-    "vram_fragmentation",
-    "ring_occupancy_max",
-    "ih_overflows",
-    "alloc_failures",
-)
+RUN_PREDICATES = tuple(RUN_PREDICATE_DOCS)
+
+RING_INTACT_DOC = "the page queue of `sdma` engine `R` was never corrupted"
+"""When ``ring R intact``, the run predicate with an argument, holds."""
+
+METRIC_DOCS: dict[str, str] = {
+    "faults": "GPU faults the IH ring took (a fault already pending for the page is filtered out)",
+    "retries": "faults a job raised again on a page it had already faulted on",
+    "cpu_faults": "CPU accesses to SVM granules in VRAM (each migrates the granule to system memory)",
+    "migrations": "granules moved, any direction and cause",
+    "evictions": "BOs and ranges evicted",
+    "bytes_moved": "bytes copied by migrations and BO evictions",
+    "pt_allocations": "page-table BOs allocated",
+    "fault_latency_p50": "median time from a GPU fault to its resolution (ns)",
+    "fault_latency_p99": "99th percentile of that time (ns)",
+    "vram_largest_free": "the largest free VRAM block, in bytes (summed over GPUs)",
+    "vram_fragmentation": "1 - largest free block / free VRAM, the worst GPU's (0-1)",
+    "ring_occupancy_max": "the most dwords any page queue's ring held at once",
+    "ih_overflows": "GPU faults a full IH ring turned away",
+    "alloc_failures": (
+        "BOs that did not fit, and page tables or migrations the fault handler could not allocate"
+    ),
+}
+"""The engine's metrics and what each counts (summed over GPUs and processes unless it
+says otherwise), in the order results list them."""
+
+METRICS = tuple(METRIC_DOCS)
 
 OPS: dict[str, Callable[[float, float], bool]] = {
     "==": operator.eq,
@@ -372,7 +387,11 @@ def vram_metrics(st: RunState) -> dict[str, float]:
 
 __all__ = [
     "METRICS",
+    "METRIC_DOCS",
     "OPS",
+    "RING_INTACT_DOC",
+    "RUN_PREDICATES",
+    "RUN_PREDICATE_DOCS",
     "Expectation",
     "Outcome",
     "Predicate",
