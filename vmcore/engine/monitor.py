@@ -92,10 +92,16 @@ class Monitor:
     def get(self, check: str) -> list[Finding]:
         return self.findings.get(check, [])
 
-    def fault_latency(self, pct: float) -> int:
-        lat = sorted(
-            f.resolved - f.posted for f in self.faults if f.resolved is not None and f.outcome == "mapped"
-        )
+    def fault_latencies(self) -> list[int]:
+        """The latency (ns) of every fault that ended mapped, sorted."""
+        lat = [f.resolved - f.posted for f in self.faults if f.outcome == "mapped" and f.resolved is not None]
+        lat.sort()
+        return lat
+
+    def fault_latency(self, pct: float, latencies: list[int] | None = None) -> int:
+        """The ``pct`` percentile (nearest rank) of :meth:`fault_latencies`, or of
+        ``latencies`` when the caller already has them."""
+        lat = self.fault_latencies() if latencies is None else latencies
         if not lat:
             return 0
         k = min(len(lat) - 1, max(0, round(pct / 100 * len(lat) + 0.5) - 1))

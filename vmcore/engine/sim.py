@@ -352,6 +352,9 @@ class Sim:
         heap = self._heap
         heappop = heapq.heappop
         step = self._step
+        # the default schedule always takes the first ready actor: asking it costs a list
+        default = type(self.scheduler) is Scheduler
+        choices = self.choices
         while True:
             if stop is not None and stop():
                 return
@@ -388,8 +391,8 @@ class Sim:
             if self.events >= self.max_events:
                 raise BudgetExceeded(f"event budget of {self.max_events} steps exceeded at {self.now} ns")
             if len(ready) > 1:
-                i = self.scheduler.choose(self.now, [a for a, _ in ready])
-                self.choices.append(i)  # the schedule, replayable choice by choice
+                i = 0 if default else self.scheduler.choose(self.now, [a for a, _ in ready])
+                choices.append(i)  # the schedule, replayable choice by choice
             else:
                 i = 0
             actor, value = ready.pop(i)

@@ -97,23 +97,28 @@ class FaultHandler:
     def post_fault(self, vm: Vm, va: int, write: bool, retry: bool, reason: str) -> Fault | None:
         """Put a fault in the GPU's IH ring unless the filter already holds it; None when the ring is full."""
         dev = self.dev
-        ih = vm.gpu.ih
+        gpu = vm.gpu
+        ih = gpu.ih
         assert ih is not None
         key = (va >> 12, vm.pasid)
-        existing = ih.pending.get(key)
+        pending = ih.pending
+        existing = pending.get(key)
         if existing is not None:
             return existing
-        if len(ih.queue) >= IH_RING_ENTRIES:
-            dev.mon.count("ih_overflows")
+        mon = dev.mon
+        queue = ih.queue
+        if len(queue) >= IH_RING_ENTRIES:
+            mon.count("ih_overflows")
             return None
-        rec = FaultRecord(vm.gpu.name, vm.process.name, va, write, retry, dev.sim.now)
-        dev.mon.faults.append(rec)
-        dev.mon.counters["faults"] += 1
+        rec = FaultRecord(gpu.name, vm.process.name, va, write, retry, dev.sim.now)
+        mon.faults.append(rec)
+        mon.counters["faults"] += 1
         f = Fault(rec, vm, va, write, retry, reason, 0, key)
-        ih.pending[key] = f
-        ih.queue.append(f)
-        dev.sim.fire(ih.signal)
-        if dev.mon.logging:
+        pending[key] = f
+        queue.append(f)
+        if ih.signal.waiters:
+            dev.sim.fire(ih.signal)
+        if mon.logging:
             kind = "retry" if retry else "no-retry"
             dev.log(
                 vm.gpu.name,
@@ -177,21 +182,33 @@ class FaultHandler:
     # -- the handler -------------------------------------------------------------------
     def _fault_handler(self, gpu: Gpu, ih: IhRing) -> Proc:
         sim = self.dev.sim
+        mon = self.dev.mon
         wait = WaitSignal(ih.signal)
+        queue = ih.queue
+        half = IH_RING_ENTRIES // 2
         while True:
-            if not ih.queue:
+            if not queue:
                 yield wait
                 continue
-            f = ih.queue.popleft()
-            if len(ih.queue) == IH_RING_ENTRIES // 2:
+            f = queue.popleft()
+            if len(queue) == half:
                 sim.fire(ih.space)  # writers blocked on a full ring resume once half of it drained
             if not sim.advance(FAULT_NS):
                 yield _FAULT_SLEEP
             if self._already_mapped(f):
-                self.resolve(f, "mapped")  # another fault on this page or range already fixed it
-                extra = self._fast_forward(ih)
-                if extra:
-                    yield Sleep(extra * FAULT_NS)
+                # another fault on this page or range already fixed it
+                if f.signal is None and not f.node and not mon.logging:
+                    # resolve() for a fault nobody waits for, unlogged: the common case
+                    ih.pending.pop(f.key, None)
+                    rec = f.record
+                    rec.outcome = "mapped"
+                    rec.resolved = sim.now
+                else:
+                    self.resolve(f, "mapped")
+                if queue:
+                    extra = self._fast_forward(ih)
+                    if extra:
+                        yield Sleep(extra * FAULT_NS)
                 continue
             outcome = yield from self._handle_fault(f)
             self.resolve(f, outcome)
