@@ -8,6 +8,7 @@ reasons the simulation itself finds.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -183,17 +184,18 @@ class Compiler:
 
     # -- scenarios -----------------------------------------------------------------
     def _scenario(self, sc: ast.ScenarioDef, topo: _Topology, text: str, path: str) -> list[CompiledScenario]:
-        params: list[ast.Val | None] = list(sc.loop_values) if sc.loop_var else [None]
+        names = [loop.var for loop in sc.loops]
         out = []
-        for v in params:
-            env = {sc.loop_var: v} if sc.loop_var and v is not None else {}
+        # the cross product of the loops, the first loop outermost
+        for combo in itertools.product(*(loop.values for loop in sc.loops)):
+            env = dict(zip(names, combo, strict=True))
             ctx = Checker(self, topo, text, path, env, sc)
             ctx.check()
             pid = f"{Path(path).name if path != '<string>' else path}::{sc.name}"
             shown = None
-            if v is not None:
+            if combo:
                 # ids show values as written (true, 4KiB), strings without their quotes
-                shown = str(v.value) if v.kind == "str" else (v.text or str(v.value))
+                shown = "-".join(str(v.value) if v.kind == "str" else (v.text or str(v.value)) for v in combo)
                 pid += f"[{shown}]"
             out.append(
                 CompiledScenario(

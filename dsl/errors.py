@@ -66,6 +66,7 @@ def did_you_mean(name: str, known: Iterable[str]) -> str | None:
 TERMINAL_WORDS = {
     "NAME": "a name",
     "INT": "a number",
+    "DECIMAL": "a decimal such as 0.5",
     "SIZE": "a size such as 4KiB",
     "TIME": "a time such as 10us",
     "STRING": 'a string in "double quotes"',

@@ -155,8 +155,10 @@ def format_file(f: ast.File, text: str) -> str:
             pr.close(item.end, "", INDENT)
         else:
             head = f"scenario {_quote(item.name)}"
-            if item.loop_var:
-                head += f" for {item.loop_var} in [{', '.join(_v(v) for v in item.loop_values)}]"
+            if item.loops:
+                head += " for " + ", ".join(
+                    f"{loop.var} in [{', '.join(_v(v) for v in loop.values)}]" for loop in item.loops
+                )
             pr.emit(item.pos.line, "", head + " {", item.pos.line)
             _stmts(pr, item.body, INDENT)
             pr.close(item.end, "", INDENT)

@@ -76,6 +76,7 @@ def _lexer_tokens(vocab: Vocabulary) -> dict[str, list[Any]]:
             (r'"', String.Double, "string"),
             (_HEX + _either(SIZE_UNITS_HEX + TIME_UNITS) + _END, Number.Hex),
             (_DEC + _either(SIZE_UNITS + TIME_UNITS) + _END, Number.Integer),
+            (_DEC + r"\." + _DEC + _END, Number.Float),
             (_HEX, Number.Hex),
             (_DEC, Number.Integer),
             (_word_pattern(phrases), Keyword.Constant),
@@ -152,6 +153,7 @@ def textmate_grammar(vocab: Vocabulary | None = None) -> dict[str, Any]:
                 _tm_number(_DEC, SIZE_UNITS, "constant.numeric.size.decimal.vms"),
                 _tm_number(_HEX, TIME_UNITS, "constant.numeric.time.hex.vms"),
                 _tm_number(_DEC, TIME_UNITS, "constant.numeric.time.decimal.vms"),
+                {"name": "constant.numeric.decimal.vms", "match": _START + _DEC + r"\." + _DEC + _END},
                 _tm_number(_HEX, None, "constant.numeric.integer.hex.vms"),
                 _tm_number(_DEC, None, "constant.numeric.integer.decimal.vms"),
             ]

@@ -124,6 +124,8 @@ def _val(tok: Token) -> ast.Val:
     if t in ("INT", "SIZE", "TIME"):
         kind, v = number(str(tok), line, col)
         return ast.Val(kind, v, str(tok), pos)
+    if t == "DECIMAL":
+        return ast.Val("decimal", float(str(tok).replace("_", "")), str(tok), pos)
     if t == "STRING":
         return ast.Val("str", _unquote(str(tok)), str(tok), pos)
     if t == "TRUE":
@@ -204,17 +206,25 @@ class _ToAst(Transformer[Token, Any]):
             str(c[0]), str(c[1]), str(c[2]), extra.get("bandwidth"), extra.get("latency"), _p(meta)
         )
 
-    def for_clause(self, meta: Any, c: list[Any]) -> tuple[str, tuple[ast.Val, ...]]:
-        return (str(c[0]), tuple(c[1:]))
+    def loop(self, meta: Any, c: list[Any]) -> ast.Loop:
+        return ast.Loop(str(c[0]), tuple(c[1:]), _p(meta))
+
+    def for_clause(self, meta: Any, c: list[ast.Loop]) -> tuple[ast.Loop, ...]:
+        seen: set[str] = set()
+        for loop in c:
+            if loop.var in seen:
+                raise _Fail(f"loop variable {loop.var!r} is defined twice", loop.pos.line, loop.pos.col)
+            seen.add(loop.var)
+        return tuple(c)
 
     def scenario(self, meta: Any, c: list[Any]) -> ast.ScenarioDef:
         name = _unquote(str(c[0]))
         rest = c[1:]
-        var, values = None, ()
+        loops: tuple[ast.Loop, ...] = ()
         if rest and isinstance(rest[0], tuple):
-            var, values = rest[0]
+            loops = rest[0]
             rest = rest[1:]
-        return ast.ScenarioDef(name, var, values, tuple(rest), _p(meta), _end(meta))
+        return ast.ScenarioDef(name, loops, tuple(rest), _p(meta), _end(meta))
 
     def cond(self, meta: Any, c: list[Any]) -> ast.Cond:
         return ast.Cond(str(c[0]), str(c[1]), c[2], _p(meta))

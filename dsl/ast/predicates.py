@@ -229,7 +229,7 @@ class _Metric(Kind):
             raise c.unknown("metric", str(name), p.pos, [*METRICS, *c.comp.plugin_metrics])
         assert isinstance(value, Val)
         r = c.val(value)
-        if r.kind not in ("int", "size", "time"):
+        if r.kind not in ("int", "decimal", "size", "time"):
             raise c.err(f"a metric compares with a number, got {r.text or r.value!r}", value.pos)
 
     @staticmethod

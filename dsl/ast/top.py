@@ -45,10 +45,19 @@ class LinkDef:
 
 
 @dataclass(frozen=True, slots=True)
+class Loop:
+    """``VAR in [VALUE, ...]`` of a scenario's ``for``."""
+
+    var: str
+    values: tuple[Val, ...]
+    pos: Pos = field(default=NOPOS, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
 class ScenarioDef:
     name: str
-    loop_var: str | None
-    loop_values: tuple[Val, ...]
+    loops: tuple[Loop, ...]
+    """The ``for`` loops; the scenario runs once per combination of their values."""
     body: tuple[Stmt, ...]
     pos: Pos = field(default=NOPOS, compare=False)
     end: int = field(default=0, compare=False)
@@ -61,4 +70,4 @@ class File:
     path: str = field(default="", compare=False)
 
 
-__all__ = ["EngineDef", "File", "GpuDef", "LinkDef", "ScenarioDef", "Use"]
+__all__ = ["EngineDef", "File", "GpuDef", "LinkDef", "Loop", "ScenarioDef", "Use"]

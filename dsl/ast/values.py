@@ -21,10 +21,10 @@ NOPOS = Pos(0, 0)
 
 @dataclass(frozen=True, slots=True)
 class Val:
-    """A literal: ``kind`` is int, size, time, str, bool or name (a loop variable)."""
+    """A literal: ``kind`` is int, decimal, size, time, str, bool or name (a loop variable)."""
 
     kind: str
-    value: int | str | bool
+    value: int | float | str | bool
     text: str = field(default="", compare=False)
     pos: Pos = field(default=NOPOS, compare=False)
 

@@ -107,7 +107,7 @@ SYNTAX = [
     (
         'scenario "s" for X in [] {\n}\n',
         1, 24, "unexpected ']'",
-        "expected 'false', 'true', a number, a name, a size such as 4KiB, a string in \"double quotes\" "
+        "expected 'false', 'true', a decimal such as 0.5, a number, a name, a size such as 4KiB, a string in \"double quotes\" "
         "or a time such as 10us",
     ),
     ('scenario "s" {\n    run for 10\n}\n', 2, 13, "unexpected '10'", "expected a name or a time such as 10us"),

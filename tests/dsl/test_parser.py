@@ -105,7 +105,7 @@ def test_empty_files(text: str) -> None:
 
 def test_empty_scenario() -> None:
     (sc,) = items('scenario "nothing" {}')
-    assert sc == ast.ScenarioDef("nothing", None, (), ())
+    assert sc == ast.ScenarioDef("nothing", (), ())
 
 
 def test_scenario_name_escapes() -> None:
@@ -117,16 +117,16 @@ def test_scenario_name_escapes() -> None:
 def test_scenario_for_loop_of_every_value_kind() -> None:
     (sc,) = items('scenario "s" for X in ["a", 1, 0x10, 4KiB, 2us, true, false, Y] {}')
     assert sc == ast.ScenarioDef(
-        "s", "X", (Str("a"), I(1), I(16), S(4 * KiB), T(2 * US), B(True), B(False), N("Y")), ()
+        "s", (ast.Loop("X", (Str("a"), I(1), I(16), S(4 * KiB), T(2 * US), B(True), B(False), N("Y"))),), ()
     )
     assert isinstance(sc, ast.ScenarioDef)
-    assert [v.text for v in sc.loop_values] == ['"a"', "1", "0x10", "4KiB", "2us", "true", "false", "Y"]
+    assert [v.text for v in sc.loops[0].values] == ['"a"', "1", "0x10", "4KiB", "2us", "true", "false", "Y"]
 
 
 def test_scenario_for_loop_of_one_value() -> None:
     (sc,) = items('scenario "s" for P in ["no-wait"] { policy alloc = P }')
     assert sc == ast.ScenarioDef(
-        "s", "P", (Str("no-wait"),), (ast.Stmt(ast.PolicyStmt("alloc", N("P"), ())),)
+        "s", (ast.Loop("P", (Str("no-wait"),)),), (ast.Stmt(ast.PolicyStmt("alloc", N("P"), ())),)
     )
 
 
