@@ -18,6 +18,7 @@ import pluggy
 
 from vmcore.core.pool import MAX_BLOCKS, MIN_BLOCK
 from vmcore.dsl import ast
+from vmcore.dsl.accesses import read_accesses
 from vmcore.dsl.errors import VmsError, did_you_mean
 from vmcore.dsl.parser import parse
 from vmcore.engine import Scenario
@@ -74,6 +75,8 @@ class Compiler:
         for table in pm.hook.vmcore_expect_predicates():
             if table:
                 self.plugin_predicates.update(table)
+        self.access_lists: dict[str, bytes] = {}
+        """Recorded access lists read so far, by resolved path."""
         self.plugin_metrics: set[str] = set()
         for names in pm.hook.vmcore_metric_names():
             self.plugin_metrics.update(names or ())
@@ -314,6 +317,19 @@ class Checker:
         if page and (n % PAGE or n == 0):
             raise self.err(f"size {n:#x} is not a positive multiple of 4KiB", size.pos if size else addr.pos)
         return a, n
+
+    def access_list(self, v: ast.Val) -> bytes:
+        """The packed access list of ``accesses "FILE"`` (read once per file and compiler)."""
+        r = self.val(v)
+        if r.kind != "str":
+            raise self.err(f'an access list is a file name in "double quotes", got {r.text or r.value!r}', v.pos)
+        base = Path(self.path).parent if self.path != "<string>" else Path.cwd()
+        key = str((base / str(r.value)).resolve())
+        got = self.comp.access_lists.get(key)
+        if got is None:
+            got = read_accesses(str(r.value), base, (self.path, v.pos.line, v.pos.col, self.text))
+            self.comp.access_lists[key] = got
+        return got
 
     def gpu(self, name: str, pos: ast.Pos) -> ast.GpuDef:
         g = self.topo.gpus.get(name)

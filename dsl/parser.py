@@ -322,9 +322,26 @@ class _ToAst(Transformer[Token, Any]):
         v = [x for x in c if type(x) is not Token]
         return ("write", v[0] if v else None)
 
+    def pattern(self, meta: Any, c: list[Token]) -> tuple[str, str, None]:
+        return ("pattern", str(c[0]), None)
+
+    def stride(self, meta: Any, c: list[Any]) -> tuple[str, str, ast.Val]:
+        return ("pattern", "stride", c[0])
+
+    def passes(self, meta: Any, c: list[Any]) -> tuple[str, ast.Val]:
+        return ("passes", c[0])
+
     def touches(self, meta: Any, c: list[Any]) -> ast.Touches:
-        w = c[2] if len(c) > 2 else None
-        return ast.Touches(c[0], c[1], w is not None, w[1] if w else None, _p(meta))
+        opts = {x[0]: x for x in c[2:]}
+        w, pat, passes = opts.get("write"), opts.get("pattern"), opts.get("passes")
+        return ast.Touches(
+            c[0], c[1], w is not None, w[1] if w else None, _p(meta),
+            pattern=pat[1] if pat else "sequential", explicit=pat is not None,
+            stride=pat[2] if pat else None, passes=passes[1] if passes else None,
+        )  # fmt: skip
+
+    def accesses(self, meta: Any, c: list[Any]) -> tuple[str, ast.Val, ast.Pos]:
+        return ("accesses", c[0], _p(meta))
 
     def copies(self, meta: Any, c: list[Any]) -> ast.Copies:
         return ast.Copies(c[0], c[1], c[2], _p(meta))
@@ -345,7 +362,7 @@ class _ToAst(Transformer[Token, Any]):
 
     def job(self, meta: Any, c: list[Any]) -> ast.JobStmt:
         name, engine, by = (str(t) for t in c[:3])
-        touches = copies = takes = None
+        touches = copies = takes = accesses = None
         uses: list[Any] = []
         after: list[Any] = []
         seen: set[str] = set()
@@ -363,12 +380,15 @@ class _ToAst(Transformer[Token, Any]):
                 uses = cl[1]
             elif cl[0] == "after":
                 after = cl[1]
+            elif cl[0] == "accesses":
+                accesses = cl[1]
             else:
                 takes = cl[1]
         return ast.JobStmt(
             name, engine, by, touches, copies,
             tuple((u[0], u[1]) for u in uses), tuple(a[0] for a in after), takes,
             _p(meta), _tp(c[1]), _tp(c[2]), tuple(a[1] for a in after), tuple(u[2] for u in uses),
+            accesses,
         )  # fmt: skip
 
     def cpu(self, meta: Any, c: list[Any]) -> ast.CpuStmt:

@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Protocol
 from vmcore.dsl.ast.predicates import Pred
 from vmcore.dsl.ast.values import NOPOS, Cond, Loc, Pos, Val, text_of
 from vmcore.engine import plan
+from vmcore.engine.model import PAGE
+from vmcore.engine.plan import MAX_PASSES
 
 if TYPE_CHECKING:
     from vmcore.dsl.compiler import Checker
@@ -26,6 +28,12 @@ class Touches:
     write: bool
     value: Val | None
     pos: Pos = field(default=NOPOS, compare=False)
+    pattern: str = "sequential"
+    explicit: bool = field(default=False, compare=False)
+    """``pattern`` was written (``pattern sequential`` prints back)."""
+    stride: Val | None = None
+    """The stride of ``pattern stride SIZE``."""
+    passes: Val | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +59,8 @@ class JobStmt:
     by_pos: Pos = field(default=NOPOS, compare=False)
     after_pos: tuple[Pos, ...] = field(default=(), compare=False)
     uses_pos: tuple[Pos, ...] = field(default=(), compare=False)
+    accesses: Val | None = None
+    """``accesses "FILE"``: a recorded access list."""
 
     def check(self, c: Checker, top: bool) -> None:
         if self.name in c.jobs:
@@ -65,9 +75,20 @@ class JobStmt:
                 self.engine_pos,
             )
         if self.touches is not None:
-            c.addr_range(self.touches.addr, self.touches.size)
-            if self.touches.value is not None:
-                c.intval(self.touches.value, "a value")
+            t = self.touches
+            c.addr_range(t.addr, t.size)
+            if t.value is not None:
+                c.intval(t.value, "a value")
+            if t.stride is not None:
+                stride = c.sizeval(t.stride, "a stride")
+                if stride <= 0 or stride % PAGE:
+                    raise c.err(f"stride {stride:#x} is not a positive multiple of 4KiB", t.stride.pos)
+            if t.passes is not None:
+                n = c.intval(t.passes, "a number of passes")
+                if not 1 <= n <= MAX_PASSES:
+                    raise c.err(f"passes {n}: a walk repeats 1 to {MAX_PASSES:,} times", t.passes.pos)
+        if self.accesses is not None:
+            c.access_list(self.accesses)
         if self.copies is not None:
             c.addr_range(self.copies.src, self.copies.size)
             c.addr_range(self.copies.dst, self.copies.size)
@@ -91,7 +112,12 @@ class JobStmt:
                 value=c.intval(t.value) if t and t.value is not None else 1,
                 copies=(c.intval(cp.src), c.sizeval(cp.size), c.intval(cp.dst)) if cp else None,
                 uses=self.uses, after=self.after,
-                takes=c.timeval(self.takes) if self.takes is not None else 1000, line=self.pos.line,
+                takes=c.timeval(self.takes) if self.takes is not None else 1000,
+                pattern=t.pattern if t else "sequential",
+                stride=c.sizeval(t.stride) if t and t.stride is not None else 0,
+                passes=c.intval(t.passes) if t and t.passes is not None else 1,
+                accesses=c.access_list(self.accesses) if self.accesses is not None else b"",
+                line=self.pos.line,
             )
         )  # fmt: skip
 
@@ -100,10 +126,18 @@ class JobStmt:
         if self.touches:
             t = self.touches
             s += f" touches {text_of(t.addr)} +{text_of(t.size)}"
+            if t.stride is not None:
+                s += f" pattern stride {text_of(t.stride)}"
+            elif t.pattern != "sequential" or t.explicit:
+                s += f" pattern {t.pattern}"
+            if t.passes is not None:
+                s += f" passes {text_of(t.passes)}"
             if t.write:
                 s += " write"
                 if t.value is not None:
                     s += f" value {text_of(t.value)}"
+        if self.accesses is not None:
+            s += f" accesses {text_of(self.accesses)}"
         if self.copies:
             s += f" copies {text_of(self.copies.src)} +{text_of(self.copies.size)} to {text_of(self.copies.dst)}"
         if self.uses:

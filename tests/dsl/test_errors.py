@@ -126,7 +126,7 @@ SYNTAX = [
     (
         'scenario "s" {\n\tjob j on comp0 by app\ttakes 1us\tbad\n}\n',
         2, 34, "unexpected 'bad'",
-        "expected 'after', 'copies', 'if', 'takes', 'touches', 'uses', '}' or the end of the line or ';'",
+        "expected 'accesses', 'after', 'copies', 'if', 'takes', 'touches', 'uses', '}' or the end of the line or ';'",
     ),
     # a newline ends a statement, so `{` must be on the line of its header
     ('scenario "s"\n{\n}\n', 1, 13, "unexpected end of line", "expected 'for' or '{'"),

@@ -129,7 +129,7 @@ def _explain(args: argparse.Namespace) -> int:
         for msg in session.errors:
             print(msg, file=sys.stderr)
         return 2
-    r = items[0].build(session.pm, session.overrides, scheduler=ReplayScheduler(rf.choices)).run()
+    r = items[0].build(session.pm, session.overrides, scheduler=ReplayScheduler(rf.choices), seed=rf.seed).run()
     print(f"{items[0].id}, schedule of {len(rf.choices)} choices ({len(r.log)} steps):")
     print(explain(r))
     return 0

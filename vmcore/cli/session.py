@@ -182,7 +182,7 @@ class Session:
             want = signature(chosen, line)
 
             def build(sched: Scheduler | None) -> Any:
-                return item.build(self.pm, self.overrides, scheduler=sched)
+                return item.build(self.pm, self.overrides, scheduler=sched, seed=self.opts.seed)
 
             small, res, _ = shrink(build, choices, lambda r: signature(r, line) == want, budget=60)
             if res is not None:
@@ -222,7 +222,7 @@ class Session:
             return EXIT_USAGE
         item = items[0]
         t0 = time.perf_counter()
-        r = item.build(self.pm, self.overrides, scheduler=ReplayScheduler(rf.choices)).run()
+        r = item.build(self.pm, self.overrides, scheduler=ReplayScheduler(rf.choices), seed=rf.seed).run()
         ex = judge([r])
         rep = Report(item, "passed" if ex.passed else "failed", time.perf_counter() - t0, ex, witness=r)
         self.reports.append(rep)
@@ -324,7 +324,7 @@ def run_compiled(
     d = depth if depth is not None else (plan.depth if plan else 2)
 
     def build(sched: Scheduler | None) -> Any:
-        return item.build(pm, overrides or {}, scheduler=sched)
+        return item.build(pm, overrides or {}, scheduler=sched, seed=seed)
 
     if n <= 1 and not (runs or plan):
         return judge([build(None).run()])

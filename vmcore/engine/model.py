@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import bisect
 import enum
+import random
+from array import array
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -341,7 +344,16 @@ class Process:
 
 @dataclass(frozen=True, slots=True)
 class Access:
-    """A run of pages a job accesses."""
+    """The pages a job accesses, and in what order.
+
+    ``pattern`` orders the pages of ``va +size``: ``sequential`` (address order),
+    ``reverse``, ``random`` (a permutation drawn from the run's seed and the job's name)
+    or ``stride`` (every ``stride`` bytes, then again from the next page, until every
+    page is touched); ``passes`` repeats the whole walk. ``trace`` replaces all of that
+    with a recorded access list: packed native 64-bit entries, a page address
+    with bit 0 set for a write (``accesses "FILE"``). The order is generated as the job
+    runs, never kept as a Python object per access.
+    """
 
     va: int
     size: int
@@ -349,6 +361,61 @@ class Access:
     value: int = 1
     src: int | None = None
     """For the destination of ``copies``: the VA the values are read from."""
+    pattern: str = "sequential"
+    stride: int = 0
+    passes: int = 1
+    trace: bytes | None = None
+
+    def accesses(self) -> int:
+        """How many page accesses the walk makes."""
+        if self.trace is not None:
+            return len(self.trace) // 8 * self.passes
+        return max(1, self.size // PAGE) * self.passes
+
+    def runs(self, seed: int, job: str) -> Iterator[tuple[int, int, bool]]:
+        """The walk as runs of consecutive pages: (first page's VA, pages, write)."""
+        n = max(1, self.size // PAGE)
+        va, write = self.va, self.write
+        pattern = self.pattern
+        order: array[int] | None = None
+        if pattern == "random" and self.trace is None:
+            order = array("Q", range(n))
+            random.Random(f"{seed}:{job}").shuffle(order)
+        for _ in range(self.passes):
+            if self.trace is not None:
+                yield from _trace_runs(self.trace)
+            elif pattern == "sequential":
+                yield va, n, write
+            elif pattern == "reverse":
+                for i in range(n - 1, -1, -1):
+                    yield va + i * PAGE, 1, write
+            elif order is not None:
+                for i in order:
+                    yield va + i * PAGE, 1, write
+            elif pattern == "stride":
+                step = max(1, self.stride // PAGE)
+                for first in range(min(step, n)):
+                    for i in range(first, n, step):
+                        yield va + i * PAGE, 1, write
+            else:
+                raise ValueError(f"access pattern {pattern!r}: not sequential, reverse, random or stride")
+
+
+def _trace_runs(trace: bytes) -> Iterator[tuple[int, int, bool]]:
+    """A recorded access list as runs: consecutive pages with the same write bit merge."""
+    start = -1
+    n = 0
+    write = False
+    for e in memoryview(trace).cast("Q"):
+        page, w = e & ~(PAGE - 1), bool(e & 1)
+        if n and w == write and page == start + n * PAGE:
+            n += 1
+            continue
+        if n:
+            yield start, n, write
+        start, n, write = page, 1, w
+    if n:
+        yield start, n, write
 
 
 @dataclass(eq=False)

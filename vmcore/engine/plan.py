@@ -27,6 +27,11 @@ if TYPE_CHECKING:
 
 Gen = Generator[Any, Any, Any]
 
+PATTERNS = ("sequential", "reverse", "random", "stride")
+"""The orders in which a job's ``touches`` walks its pages."""
+MAX_PASSES = 1_000_000
+"""The most times a job's walk repeats."""
+
 
 def _nothing() -> Iterator[Any]:
     """The steps of a statement that completes at once."""
@@ -114,8 +119,12 @@ class Unmap(Statement):
 
 @dataclass(frozen=True, slots=True)
 class Job(Statement):
-    """``job J on ENGINE by P [touches A +S [write [value V]]] [copies A +S to B]
-    [uses B [write], ...] [after J2, ...] [takes T]``."""
+    """``job J on ENGINE by P [touches A +S [pattern P] [passes N] [write [value V]]]
+    [accesses "FILE"] [copies A +S to B] [uses B [write], ...] [after J2, ...] [takes T]``.
+
+    ``pattern`` is ``sequential``, ``reverse``, ``random`` or ``stride`` (every ``stride``
+    bytes); ``accesses`` is a recorded access list packed as native 64-bit
+    entries, a page address with bit 0 set for a write."""
 
     name: str
     engine: str
@@ -127,6 +136,10 @@ class Job(Statement):
     uses: tuple[tuple[str, bool], ...] = ()
     after: tuple[str, ...] = ()
     takes: int = 1000
+    pattern: str = "sequential"
+    stride: int = 0
+    passes: int = 1
+    accesses: bytes = b""
 
     def run(self, t: AppThread) -> Gen:
         t.system.submit_job(self._job(t))
@@ -137,15 +150,27 @@ class Job(Statement):
         proc = t.proc(self.by)
         eng = system.engine(self.engine)
         accesses = []
+        if self.pattern not in PATTERNS:
+            raise ScenarioError(f"job {self.name}: pattern {self.pattern!r} is none of {', '.join(PATTERNS)}")
+        if self.pattern == "stride" and (self.stride <= 0 or self.stride % PAGE):
+            raise ScenarioError(f"job {self.name}: stride {self.stride:#x} is not a positive multiple of 4KiB")
+        if not 1 <= self.passes <= MAX_PASSES:
+            raise ScenarioError(f"job {self.name}: passes {self.passes}: a walk repeats 1 to {MAX_PASSES:,} times")
         if self.touches is not None:
             va, size = self.touches
-            accesses.append(Access(va, size, self.write, self.value))
+            accesses.append(
+                Access(va, size, self.write, self.value, None, self.pattern, self.stride, self.passes)
+            )
+        if self.accesses:
+            if len(self.accesses) % 8:
+                raise ScenarioError(f"job {self.name}: a recorded access list is whole 64-bit entries")
+            accesses.append(Access(0, PAGE, False, 1, None, trace=self.accesses))
         if self.copies is not None:
             src, size, dst = self.copies
             accesses.append(Access(src, size, False))
             accesses.append(Access(dst, size, True, src=src))
         for acc in accesses:
-            if acc.va % PAGE or acc.size <= 0:
+            if acc.trace is None and (acc.va % PAGE or acc.size <= 0):
                 raise ScenarioError(f"job {self.name}: access {acc.va:#x} +{acc.size:#x} is not page aligned")
         uses = [(t.bo(b), w) for b, w in self.uses]
         after = []
@@ -268,6 +293,8 @@ class Expect(Statement):
 
 
 __all__ = [
+    "MAX_PASSES",
+    "PATTERNS",
     "Bo",
     "Cpu",
     "EvictPageTables",

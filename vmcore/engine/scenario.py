@@ -189,8 +189,15 @@ class Scenario:
         uses: list[tuple[str, bool]] | None = None,
         after: list[str] | None = None,
         takes: int = 1000,
+        pattern: str = "sequential",
+        stride: int = 0,
+        passes: int = 1,
+        accesses: bytes = b"",
         line: int = 0,
     ) -> None:
+        """``job J on ENGINE by P [touches A +S [pattern ...] [passes N] [write [value V]]]
+        [accesses "FILE"] ...``; ``accesses`` is the recorded list, packed (see
+        :class:`vmcore.engine.plan.Job`)."""
         self.add(
             plan.Job(
                 name,
@@ -203,6 +210,10 @@ class Scenario:
                 tuple(uses or ()),
                 tuple(after or ()),
                 takes,
+                pattern,
+                stride,
+                passes,
+                accesses,
                 line=line,
             )
         )
@@ -267,7 +278,7 @@ class Scenario:
         if policies.has_observers:
             mon.observer = policies.event
         sim = Sim(self.scheduler, max_events=self.max_events, max_time=self.max_time)
-        system = System(sim, policies, mon)
+        system = System(sim, policies, mon, self.seed)
         sim.on_wait.append(lambda actor, fence: _potential(system, actor, fence))
         policies.run_started(self.name)
         st = RunState(system, sim, mon)

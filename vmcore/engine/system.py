@@ -42,11 +42,12 @@ __all__ = ["ScenarioError", "System"]
 class System:
     """GPUs, processes, and the rooms whose mechanics act on them."""
 
-    def __init__(self, sim: Sim, policies: ActivePolicies, monitor: Monitor) -> None:
+    def __init__(self, sim: Sim, policies: ActivePolicies, monitor: Monitor, seed: int = 0) -> None:
         self.sim = sim
         self.policies = policies
         self.mon = monitor
         self.dev = dev = Device(sim, policies, monitor)
+        dev.seed = seed
         self.bos: dict[str, Bo] = {}
         self.ttm = Ttm(dev)
         self.pts = PageTables(dev, self.ttm, self.bos)

@@ -30,6 +30,8 @@ class Device:
     def __init__(self, sim: Sim, policies: ActivePolicies, monitor: Monitor) -> None:
         self.sim = sim
         self.policies = policies
+        self.seed = 0
+        """The run's seed: what workloads draw their random orders from."""
         self.mon = monitor
         self.memory = Memory(sim, monitor)
         self.gpus: dict[str, Gpu] = {}

@@ -142,7 +142,8 @@ class Jobs:
             self.finish_job(job)
 
     def _run_job(self, eng: Engine, job: Job) -> Gen:
-        """Access the job's pages in address order, spread evenly over ``takes``.
+        """Access the job's pages in the order of each access's walk (address order unless
+        a ``pattern`` or a recorded trace says otherwise), spread evenly over ``takes``.
 
         Pages that translate are accessed as time passes; a PTE update touching the pages
         still ahead wakes the job so it walks them again.  A page that does not translate
@@ -153,78 +154,80 @@ class Jobs:
         store = dev.memory.store
         proc = job.process
         vm = proc.vms[eng.gpu.name]
-        total = sum(max(1, a.size // PAGE) for a in job.accesses) or 1
+        total = sum(a.accesses() for a in job.accesses) or 1
         start = sim.now
         stalled_for = 0
         pos = 0
+        rw, ro = int(Pte.READABLE | Pte.WRITEABLE), int(Pte.READABLE)
         for acc in job.accesses:
-            npages = max(1, acc.size // PAGE)
-            perms = int(Pte.READABLE | Pte.WRITEABLE) if acc.write else int(Pte.READABLE)
-            i = 0
-            retries = 0
-            retry_page = -1
-            while i < npages:
-                while proc.quiesced:
+            for run_va, npages, write in acc.runs(dev.seed, job.name):
+                perms = rw if write else ro
+                src = None if acc.src is None else acc.src + (run_va - acc.va)
+                i = 0
+                retries = 0
+                retry_page = -1
+                while i < npages:
+                    while proc.quiesced:
+                        t0 = sim.now
+                        yield WaitSignal(proc.resume)
+                        stalled_for += sim.now - t0
+                    if proc.killed:
+                        return
+                    idx, walk = vm.pt.scan(run_va + i * PAGE, npages - i, perms)
+                    if idx > 0 and write:
+                        # the pages of this window are written through the PTEs as they are now
+                        if src is not None:
+                            store.gpu_copy(vm.pt, src + i * PAGE, run_va + i * PAGE, idx)
+                        else:
+                            store.gpu_write(vm.pt, run_va + i * PAGE, idx, acc.value)
+                    if idx > 0:
+                        t_end = start + stalled_for + ((pos + i + idx) * job.takes) // total
+                        if t_end > sim.now:
+                            watch = (job, run_va + i * PAGE, run_va + (i + idx) * PAGE)
+                            vm.watching.append(watch)
+                            why = yield WaitSignal(job.wake or Signal("never"), None, t_end)
+                            vm.watching.remove(watch)
+                            if why == "signal":
+                                done = ((sim.now - start - stalled_for) * total) // job.takes - pos
+                                i = max(i, min(i + idx, done))
+                                continue
+                        i += idx
+                        continue
+                    va = run_va + i * PAGE
+                    if va != retry_page:  # retries count per page: a new page starts afresh
+                        retry_page, retries = va, 0
+                    self._touch_range(proc, va)
                     t0 = sim.now
-                    yield WaitSignal(proc.resume)
-                    stalled_for += sim.now - t0
-                if proc.killed:
-                    return
-                idx, walk = vm.pt.scan(acc.va + i * PAGE, npages - i, perms)
-                if idx > 0 and acc.write:
-                    # the pages of this window are written through the PTEs as they are now
-                    if acc.src is not None:
-                        store.gpu_copy(vm.pt, acc.src + i * PAGE, acc.va + i * PAGE, idx)
-                    else:
-                        store.gpu_write(vm.pt, acc.va + i * PAGE, idx, acc.value)
-                if idx > 0:
-                    t_end = start + stalled_for + ((pos + i + idx) * job.takes) // total
-                    if t_end > sim.now:
-                        watch = (job, acc.va + i * PAGE, acc.va + (i + idx) * PAGE)
+                    watch = (job, va, va + PAGE)
+                    if walk.reason is WalkReason.SILENT_RETRY or retries >= MAX_RETRIES:
+                        if walk.reason is WalkReason.SILENT_RETRY:
+                            dev.log(eng.name, "silent retry", f"{job.name} at {va:#x}")
                         vm.watching.append(watch)
-                        why = yield WaitSignal(job.wake or Signal("never"), None, t_end)
+                        yield WaitSignal(job.wake or Signal("never"))
                         vm.watching.remove(watch)
-                        if why == "signal":
-                            done = ((sim.now - start - stalled_for) * total) // job.takes - pos
-                            i = max(i, min(i + idx, done))
-                            continue
-                    i += idx
-                    continue
-                va = acc.va + i * PAGE
-                if va != retry_page:  # retries count per page: a new page starts afresh
-                    retry_page, retries = va, 0
-                self._touch_range(proc, va)
-                t0 = sim.now
-                watch = (job, va, va + PAGE)
-                if walk.reason is WalkReason.SILENT_RETRY or retries >= MAX_RETRIES:
-                    if walk.reason is WalkReason.SILENT_RETRY:
-                        dev.log(eng.name, "silent retry", f"{job.name} at {va:#x}")
-                    vm.watching.append(watch)
-                    yield WaitSignal(job.wake or Signal("never"))
-                    vm.watching.remove(watch)
-                else:
-                    retry = (
-                        eng.retry
-                        and vm.retry_faults
-                        and walk.reason in (WalkReason.INVALID, WalkReason.NO_TABLE)
-                    )
-                    if retries:
-                        dev.mon.count("retries")
-                    fault = self.faults.post_fault(
-                        vm, va, acc.write, retry, walk.reason.name.lower().replace("_", " ")
-                    )
-                    if fault is None:
-                        yield _RETRY_SLEEP
                     else:
-                        node = self.faults.fault_node(fault)
-                        yield WaitSignal(fault.waited(), node or None)
-                        if proc.killed:
-                            return
-                        if fault.record.outcome != "mapped":
+                        retry = (
+                            eng.retry
+                            and vm.retry_faults
+                            and walk.reason in (WalkReason.INVALID, WalkReason.NO_TABLE)
+                        )
+                        if retries:
+                            dev.mon.count("retries")
+                        fault = self.faults.post_fault(
+                            vm, va, write, retry, walk.reason.name.lower().replace("_", " ")
+                        )
+                        if fault is None:
                             yield _RETRY_SLEEP
-                    retries += 1
-                stalled_for += sim.now - t0
-            pos += npages
+                        else:
+                            node = self.faults.fault_node(fault)
+                            yield WaitSignal(fault.waited(), node or None)
+                            if proc.killed:
+                                return
+                            if fault.record.outcome != "mapped":
+                                yield _RETRY_SLEEP
+                        retries += 1
+                    stalled_for += sim.now - t0
+                pos += npages
         end = start + stalled_for + job.takes
         if end > sim.now:
             yield Sleep(end - sim.now)
