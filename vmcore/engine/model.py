@@ -227,6 +227,10 @@ class Granule:
     uses: int = 0
     order: int = 0
     lru_home: Lru | None = None
+    arrived: int = 0
+    """When it last came into VRAM (simulated ns): what ``fifo`` orders granules by."""
+    moved_in: int = 0
+    """How many times it migrated into VRAM: past one, it thrashed."""
 
     @property
     def npages(self) -> int:

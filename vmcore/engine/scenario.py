@@ -280,7 +280,7 @@ class Scenario:
         sim = Sim(self.scheduler, max_events=self.max_events, max_time=self.max_time)
         system = System(sim, policies, mon, self.seed)
         sim.on_wait.append(lambda actor, fence: _potential(system, actor, fence))
-        policies.run_started(self.name)
+        policies.run_started(self.name, self.seed)
         st = RunState(system, sim, mon)
         outcomes: list[Outcome] = []
         failures: list[str] = []

@@ -79,9 +79,12 @@ class EvictCandidate:
     """"bo", "pt" (a page table), "root_pd" or "range" (an SVM granule)."""
     size: int
     lru: int
-    """Simulated time of the last use."""
+    """When it was last used, as TTM's use counter: larger is more recent."""
     uses: int
+    """How many times it was used."""
     created: int
+    """Simulated time it was allocated (a BO or page table) or last came into VRAM (a
+    range's granule)."""
     busy: bool
     """Whether it has unsignaled fences (any usage)."""
 

@@ -175,12 +175,15 @@ def vmcore_event(time: int, actor: str, action: str, detail: str) -> None:
 
 
 @hookspec
-def vmcore_run_started(scenario: str) -> None:
+def vmcore_run_started(scenario: str, seed: int) -> None:
     """Observer: a run of ``scenario`` is about to start (one call per schedule explored).
 
     Called on every plugin and on the run's active policies.  Active policy instances are
     reused across runs of a scenario; a policy that keeps state between decisions (a
-    fault history, say) resets it here.
+    fault history, say) resets it here.  ``seed`` is the run's seed (``--seed``, or
+    ``vmcore compare``'s ``--seeds``): a policy that draws random numbers seeds its
+    generator from it, so that the same seed gives the same run.  An implementation may
+    leave ``seed`` out of its parameters, as pluggy allows.
     """
 
 

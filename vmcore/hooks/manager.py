@@ -320,12 +320,12 @@ class ActivePolicies:
         move: PtMove = self._ask("vmcore_pt_move", PtMove, gpu=gpu, process=process)
         return move
 
-    def run_started(self, scenario: str) -> None:
+    def run_started(self, scenario: str, seed: int = 0) -> None:
         """Tell every plugin and the active policies that a run starts."""
         self.current = "vmcore_run_started"
         try:
-            self.pm.hook.vmcore_run_started(scenario=scenario)
-            self._dm.hook.vmcore_run_started(scenario=scenario)
+            self.pm.hook.vmcore_run_started(scenario=scenario, seed=seed)
+            self._dm.hook.vmcore_run_started(scenario=scenario, seed=seed)
         except PluginError:
             raise
         except Exception as e:

@@ -155,6 +155,8 @@ class Ttm:
             if obj.lru_home is not None:
                 obj.lru_home.remove(obj)
             if want is not None:
+                if isinstance(obj, Granule):
+                    obj.arrived = self.dev.sim.now
                 want.add(obj)
 
     # -- allocation ------------------------------------------------------------------
@@ -302,7 +304,7 @@ class Ttm:
                 continue
             if isinstance(obj, Granule):
                 name = f"{obj.range.process.name}:{obj.va:#x}"
-                cands.append(EvictCandidate(name, "range", obj.size, obj.lru, obj.uses, 0, False))
+                cands.append(EvictCandidate(name, "range", obj.size, obj.lru, obj.uses, obj.arrived, False))
             else:
                 kind = "bo" if obj.pt_of is None else "root_pd" if obj.pt_handle == 0 else "pt"
                 name = obj.name
