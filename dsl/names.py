@@ -24,12 +24,13 @@ from lark.exceptions import LarkError
 from lark.grammar import Terminal
 from lark.lexer import Pattern, PatternRE, PatternStr
 
-from vmcore.engine.checks import METRICS, RUN_PREDICATES
+from vmcore.engine.checks import METRICS, PROCESS_METRICS, RUN_PREDICATES
 from vmcore.hooks.policies import FAMILIES
 
 __all__ = [
     "FAMILIES",
     "METRICS",
+    "PROCESS_METRICS",
     "RUN_CHECKS",
     "RUN_PREDICATES",
     "Vocabulary",

@@ -451,8 +451,11 @@ class _ToAst(Transformer[Token, Any]):
         v: ast.Val = c[0]
         return v
 
+    def addr_int(self, meta: Any, c: list[Token]) -> ast.Val:
+        return _val(c[0])
+
     def _addr_of(self, c: list[Any]) -> tuple[ast.Val, ast.Val | None, list[Any]]:
-        addr = c[0]
+        addr = c[0] if isinstance(c[0], ast.Val) else _val(c[0])
         ext = None
         rest = c[1:]
         if rest and isinstance(rest[0], ast.Val):

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from vmcore.dsl.names import FAMILIES
-from vmcore.engine.checks import METRIC_DOCS, RING_INTACT_DOC, RUN_PREDICATE_DOCS
+from vmcore.engine.checks import METRIC_DOCS, PROCESS_METRICS, RING_INTACT_DOC, RUN_PREDICATE_DOCS
 
 _BLOCK = re.compile(r"(<!-- generated: ([a-z-]+) [^>]*-->\n)(.*?)(<!-- end \2 -->)", re.DOTALL)
 MARK = "(python -m vmcore.dsl.reference docs/language.md; do not edit)"
@@ -43,7 +43,10 @@ def short_forms() -> str:
 
 
 def metrics() -> str:
-    return _table(("metric", "counts"), [(f"`{m}`", doc) for m, doc in METRIC_DOCS.items()])
+    lines = ["| metric | counts | `of P` |", "|---|---|---|"]
+    for m, doc in METRIC_DOCS.items():
+        lines.append(f"| `{m}` | {doc} | {'yes' if m in PROCESS_METRICS else 'no'} |")
+    return "\n".join(lines) + "\n"
 
 
 def families() -> str:

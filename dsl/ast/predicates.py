@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar
 
 from vmcore.dsl.ast.values import NOPOS, Loc, Pos, Val, text_of
-from vmcore.dsl.names import METRICS, RUN_CHECKS, RUN_PREDICATES
+from vmcore.dsl.names import METRICS, PROCESS_METRICS, RUN_CHECKS, RUN_PREDICATES
 
 if TYPE_CHECKING:
     from vmcore.dsl.compiler import Checker
@@ -214,14 +214,30 @@ class _Resolved(Kind):
 
 
 class _Metric(Kind):
-    """``METRIC OP N``."""
+    """``METRIC [of P] OP N``."""
 
     rule = "metric_pred"
-    forms = ("METRIC OP N",)
+    forms = ("METRIC OP N", "METRIC of P OP N")
+
+    @staticmethod
+    def args(children: list[object]) -> tuple[object, ...]:
+        """(metric, op, value) or, for ``METRIC of P OP N``, (metric, op, value, P)."""
+        words = Kind.args(children)
+        if len(words) == 4:
+            name, proc, op, value = words
+            return (name, op, value, proc)
+        return words
 
     @staticmethod
     def check(p: Pred, c: Checker) -> None:
-        name, _, value = p.args
+        name, _, value = p.args[:3]
+        if len(p.args) > 3:
+            c.process(str(p.args[3]), p.pos)
+            if name not in PROCESS_METRICS:
+                known = ", ".join(PROCESS_METRICS)
+                raise c.err(
+                    f"metric {name!r} belongs to the GPUs, not to one process (per process: {known})", p.pos
+                )
         # The engine's metrics and those plugins name in `vmcore_metric_names`.  A plugin
         # *predicate* name was accepted here too, and the run then failed with a KeyError:
         # a predicate is no metric.
@@ -234,13 +250,15 @@ class _Metric(Kind):
 
     @staticmethod
     def build(p: Pred, c: Checker, s: Scenario, negate: bool, line: int) -> None:
-        name, op, value = p.args
+        name, op, value = p.args[:3]
         assert isinstance(value, Val)
-        s.expect("metric", str(name), str(op), c.val(value).value, negate=negate, line=line)
+        of = (str(p.args[3]),) if len(p.args) > 3 else ()
+        s.expect("metric", str(name), str(op), c.val(value).value, *of, negate=negate, line=line)
 
     @staticmethod
     def format(p: Pred, neg: str) -> str:
-        return f"{neg}{p.args[0]} {p.args[1]} {text_of(p.args[2])}"  # type: ignore[arg-type]
+        of = f" of {p.args[3]}" if len(p.args) > 3 else ""
+        return f"{neg}{p.args[0]}{of} {p.args[1]} {text_of(p.args[2])}"  # type: ignore[arg-type]
 
 
 class _Plugin(Kind):

@@ -403,7 +403,7 @@ def test_misspelt_loop_variable_gets_a_suggestion() -> None:
         (
             'policy aloc = "no-wait"',
             1,
-            "unknown policy family 'aloc' (known: alloc, evict, fault, migration, pt_fences, pt_move, root_pd, update)",
+            "unknown policy family 'aloc' (known: alloc, evict, fault, migration, prefetch, pt_fences, pt_move, root_pd, update)",
             "did you mean 'alloc'?",
         ),
         (

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import pluggy
 
+from vmcore.engine.model import PROCESS_COUNTERS
 from vmcore.engine.monitor import Finding, Monitor
 from vmcore.errors import ScenarioError
 from vmcore.hooks.manager import PluginError
@@ -63,11 +64,18 @@ METRIC_DOCS: dict[str, str] = {
     "alloc_failures": (
         "BOs that did not fit, and page tables or migrations the fault handler could not allocate"
     ),
+    "completion_time": "when the last job ended (ns; 0 when no job ended)",
+    "thrashed": "granules that migrated into the same VRAM more than once",
+    "prefetched": "granules the `prefetch` family moved along with a faulting one",
 }
 """The engine's metrics and what each counts (summed over GPUs and processes unless it
 says otherwise), in the order results list them."""
 
 METRICS = tuple(METRIC_DOCS)
+
+PROCESS_METRICS = (*PROCESS_COUNTERS, "fault_latency_p50", "fault_latency_p99", "completion_time")
+"""The metrics ``METRIC of P`` takes: one process's share. The VRAM, ring and IH-ring
+metrics belong to the GPUs, not to a process."""
 
 OPS: dict[str, Callable[[float, float], bool]] = {
     "==": operator.eq,
@@ -111,6 +119,8 @@ class Predicate:
                 s += f" within {a[3]}ns"
             return s
         if k == "metric":
+            if len(a) > 3 and a[3] is not None:
+                return f"{a[0]} of {a[3]} {a[1]} {a[2]}"
             return f"{a[0]} {a[1]} {a[2]}"
         if k == "plugin":
             return " ".join(str(x) for x in a)
@@ -163,6 +173,37 @@ class RunState:
         self._lat: list[int] = []
         self._lat_at: tuple[int, int, int] = (-1, -1, -1)
 
+    def process_metrics(self) -> dict[str, dict[str, float]]:
+        """Every process's share of :data:`PROCESS_METRICS`, in one pass over the faults."""
+        lat: dict[str, list[int]] = {p: [] for p in self.system.processes}
+        for f in self.monitor.faults:
+            if f.outcome == "mapped" and f.resolved is not None and f.process in lat:
+                lat[f.process].append(f.resolved - f.posted)
+        out: dict[str, dict[str, float]] = {}
+        for name, proc in self.system.processes.items():
+            m = {k: float(v) for k, v in proc.counters.items()}
+            ls = sorted(lat[name])
+            m["fault_latency_p50"] = float(self.monitor.fault_latency(50, ls))
+            m["fault_latency_p99"] = float(self.monitor.fault_latency(99, ls))
+            m["completion_time"] = float(max((j.finished for j in proc.jobs if j.finished is not None), default=0))
+            out[name] = m
+        return out
+
+    def _process_metric(self, name: str, process: str) -> float:
+        proc = self.system.processes.get(process)
+        if proc is None or name not in PROCESS_METRICS:
+            raise KeyError(f"{name} of {process}")
+        if name in proc.counters:
+            return float(proc.counters[name])
+        if name == "completion_time":
+            return float(max((j.finished for j in proc.jobs if j.finished is not None), default=0))
+        lat = sorted(
+            f.resolved - f.posted
+            for f in self.monitor.faults
+            if f.process == process and f.outcome == "mapped" and f.resolved is not None
+        )
+        return float(self.monitor.fault_latency(50 if name == "fault_latency_p50" else 99, lat))
+
     def _latencies(self) -> list[int]:
         """The sorted fault latencies, computed once per point of the run: the metrics of
         one expectation or of the end of the run read them twice (p50, p99), and a run
@@ -184,10 +225,15 @@ class RunState:
     def deadlocks(self) -> list[list[str]]:
         return self.sim.deadlocks
 
-    def metric(self, name: str) -> float:
+    def metric(self, name: str, process: str | None = None) -> float:
+        """The metric ``name`` now, for the run or (``process``) for one process."""
+        if process is not None:
+            return self._process_metric(name, process)
         c = self.monitor.counters
         if name in c:
             return float(c[name])
+        if name == "completion_time":
+            return float(max((j.finished for j in self.system.jobs.values() if j.finished is not None), default=0))
         if name == "fault_latency_p99":
             return float(self.monitor.fault_latency(99, self._latencies()))
         if name == "fault_latency_p50":
@@ -280,10 +326,11 @@ def state_predicate(p: Predicate, st: RunState) -> Verdict:
         return Verdict(True, f"the fault at {va:#x} of {pname} was resolved in {lat} ns")
     if k == "metric":
         name, op, n = str(a[0]), str(a[1]), a[2]
-        value = st.metric(name)
+        of = str(a[3]) if len(a) > 3 and a[3] is not None else None
+        value = st.metric(name, of)
         assert isinstance(n, int | float)
         ok = OPS[op](value, n)
-        return Verdict(ok, f"{name} is {value:g}")
+        return Verdict(ok, f"{name}{f' of {of}' if of else ''} is {value:g}")
     if k == "reads":
         va, size, pname, value = int(str(a[0])), int(str(a[1])), str(a[2]), int(str(a[3]))
         ok, why = sysm.values_at(sysm.processes[pname], va, size, value)
@@ -401,6 +448,7 @@ __all__ = [
     "METRICS",
     "METRIC_DOCS",
     "OPS",
+    "PROCESS_METRICS",
     "RING_INTACT_DOC",
     "RUN_PREDICATES",
     "RUN_PREDICATE_DOCS",

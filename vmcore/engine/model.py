@@ -27,6 +27,20 @@ if TYPE_CHECKING:
 
 PAGE = 4096
 GRANULE = 2 << 20
+PROCESS_COUNTERS = (
+    "faults",
+    "retries",
+    "cpu_faults",
+    "migrations",
+    "evictions",
+    "bytes_moved",
+    "pt_allocations",
+    "alloc_failures",
+    "thrashed",
+    "prefetched",
+)
+"""The counters kept per process as well as for the run (the owner of what was counted:
+the faulting process, the owner of the BO or range moved)."""
 
 
 class Usage(enum.IntEnum):
@@ -229,8 +243,8 @@ class Granule:
     lru_home: Lru | None = None
     arrived: int = 0
     """When it last came into VRAM (simulated ns): what ``fifo`` orders granules by."""
-    moved_in: int = 0
-    """How many times it migrated into VRAM: past one, it thrashed."""
+    vram_visits: dict[str, int] | None = None
+    """How many times it migrated into each GPU's VRAM: twice into one, it thrashed."""
 
     @property
     def npages(self) -> int:
@@ -333,6 +347,8 @@ class Process:
     resume: Signal = field(default_factory=lambda: Signal("queues"))
     """Fired when the queues resume (or the process is killed)."""
     teardown: Actor | None = None
+    counters: dict[str, int] = field(default_factory=lambda: dict.fromkeys(PROCESS_COUNTERS, 0))
+    """This process's share of the run's counters (``METRIC of P``)."""
 
     def range_at(self, va: int) -> SvmRange | None:
         """The SVM range with a granule at ``va`` (a munmap can leave holes in a range)."""

@@ -8,8 +8,10 @@ corrupt ring, a valid PTE left pointing at freed memory.
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +38,33 @@ class FaultRecord:
     outcome: str = "pending"
 
 
+TIMELINE_SERIES = ("vram_used", "faults", "migrations")
+"""What a timeline records: bytes of VRAM in use (all GPUs), and the running counts of
+GPU faults and migrations."""
+
+
+class Timeline:
+    """Counters over simulated time, one sample whenever one changes: three 64-bit
+    numbers a sample (time, series, value) in one array, no Python object per sample."""
+
+    __slots__ = ("samples", "vram_used")
+
+    def __init__(self) -> None:
+        self.samples = array("q")
+        self.vram_used = 0
+
+    def record(self, now: int, series: int, value: int) -> None:
+        self.samples.extend((now, series, value))
+
+    def series(self, name: str) -> tuple[list[int], list[int]]:
+        """(times, values) of one series of :data:`TIMELINE_SERIES`, in time order."""
+        k = TIMELINE_SERIES.index(name)
+        s = self.samples
+        times = [s[i] for i in range(0, len(s), 3) if s[i + 1] == k]
+        values = [s[i + 2] for i in range(0, len(s), 3) if s[i + 1] == k]
+        return times, values
+
+
 @dataclass
 class Monitor:
     """Everything the checks saw, the metrics, and the event log."""
@@ -55,9 +84,14 @@ class Monitor:
             "ring_occupancy_max": 0,
             "ih_overflows": 0,
             "alloc_failures": 0,
+            "thrashed": 0,
+            "prefetched": 0,
         }
     )
     keep_log: bool = True
+    timeline: Timeline | None = None
+    """The counters over simulated time, when the run records them (``vmcore compare
+    --timeline``); None otherwise, and nothing is recorded."""
     _observer: Callable[[int, str, str, str], None] | None = None
     logging: bool = field(init=False, default=True)
     """Whether events are wanted at all (skip formatting them otherwise): kept up to date
@@ -86,8 +120,11 @@ class Monitor:
         self.findings.setdefault(check, []).append(Finding(check, time, message))
         self.event(time, "monitor", check, message)
 
-    def count(self, name: str, n: int = 1) -> None:
+    def count(self, name: str, n: int = 1, owner: Any = None) -> None:
+        """Count ``n`` more ``name``; ``owner`` (a process) gets its share too."""
         self.counters[name] = self.counters.get(name, 0) + n
+        if owner is not None:
+            owner.counters[name] += n
 
     def get(self, check: str) -> list[Finding]:
         return self.findings.get(check, [])

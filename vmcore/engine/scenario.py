@@ -33,7 +33,7 @@ from vmcore.engine.checks import (
     plugin_metrics,
 )
 from vmcore.engine.model import Bo, Process
-from vmcore.engine.monitor import Finding, Monitor
+from vmcore.engine.monitor import Finding, Monitor, Timeline
 from vmcore.engine.sim import Scheduler, Sim, Sleep
 from vmcore.engine.system import System
 from vmcore.errors import BudgetExceeded, ScenarioError, VmcoreError
@@ -69,6 +69,8 @@ class Result:
     events: int
     choices: list[int] = field(default_factory=list)
     """Every choice the scheduler made among ready actors: replaying them reproduces the run."""
+    process_metrics: dict[str, dict[str, float]] = field(default_factory=dict)
+    """Each process's share of the metrics that ``METRIC of P`` takes, at the end."""
 
     @property
     def passed(self) -> bool:
@@ -106,9 +108,12 @@ class Scenario:
         scheduler: Scheduler | None = None,
         keep_log: bool = True,
         max_seconds: float | None = None,
+        timeline: bool = False,
     ) -> None:
         self.name = name
         self.keep_log = keep_log
+        self.timeline = timeline
+        """Record the counters over simulated time (``Result.monitor.timeline``)."""
         self.max_seconds = max_seconds
         """Wall-clock budget of one run (default VMCORE_RUN_TIMEOUT, 60 s)."""
         self.seed = seed
@@ -274,7 +279,7 @@ class Scenario:
 
     def _run(self) -> Result:
         policies = _active(self.pm, self.choices)
-        mon = Monitor(keep_log=self.keep_log)
+        mon = Monitor(keep_log=self.keep_log, timeline=Timeline() if self.timeline else None)
         if policies.has_observers:
             mon.observer = policies.event
         sim = Sim(self.scheduler, max_events=self.max_events, max_time=self.max_time)
@@ -333,6 +338,7 @@ class Scenario:
             sim.now,
             sim.events,
             list(sim.choices),
+            st.process_metrics(),
         )
         system.close()
         sim.close()

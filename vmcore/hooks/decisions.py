@@ -7,6 +7,7 @@ through its answer, never by reaching into engine state.
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass
 
 
@@ -130,6 +131,34 @@ class MigrationRequest:
     hives: tuple[tuple[str, str], ...]
     """(gpu, hive) for every GPU of the process."""
     retry_faults: bool
+
+
+@dataclass(frozen=True, slots=True)
+class PrefetchRequest:
+    """A retry fault has just migrated its granule: what else should follow it?
+
+    Asked once per fault that migrated its granule in the fault handler. The answer is a
+    list of ``(address, size)`` ranges; the granules of the faulting range that overlap
+    them and are not on ``target`` yet migrate there too, and are mapped on the
+    faulting GPU. Parts outside the faulting range are ignored.
+    """
+
+    gpu: str
+    """The faulting GPU."""
+    process: str
+    address: int
+    """The faulting address."""
+    granule_start: int
+    granule_size: int
+    """The faulting granule (the range's migration unit)."""
+    range_start: int
+    range_size: int
+    """The SVM range the fault is in."""
+    target: str
+    """Where the faulting granule went: "GPU.vram" or "system"."""
+    resident: Callable[[int, int], int]
+    """``resident(address, size)``: how many bytes of that part of the range are on
+    ``target`` now (after the faulting granule's migration)."""
 
 
 @dataclass(frozen=True, slots=True)

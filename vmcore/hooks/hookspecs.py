@@ -31,6 +31,7 @@ from vmcore.hooks.decisions import (
     HintRequest,
     MigrationDecision,
     MigrationRequest,
+    PrefetchRequest,
     PtMove,
     RootPdMode,
     UpdatePath,
@@ -53,6 +54,7 @@ FAMILY_OF_HOOK: dict[str, str] = {
     "vmcore_migration": "migration",
     "vmcore_hint_silent_retry": "migration",
     "vmcore_pt_move": "pt_move",
+    "vmcore_prefetch": "prefetch",
 }
 
 
@@ -153,6 +155,17 @@ def vmcore_hint_silent_retry(request: HintRequest) -> bool | None:
     then invalid; ``False``: invalid at once, so a job touching the range faults.
     ``None``: the default policy answers ``False``.  The built-in migration policies
     answer their ``silent_retry`` parameter.
+    """
+
+
+@hookspec(firstresult=True)
+def vmcore_prefetch(request: PrefetchRequest) -> list[tuple[int, int]] | None:
+    """Family ``prefetch``: what else a retry fault migrates with its granule.
+
+    Called once per fault whose granule the fault handler migrated, after the copy.
+    Answers ``(address, size)`` ranges of the faulting range whose granules follow it to
+    ``request.target`` (and are mapped on the faulting GPU).  ``None`` or ``[]``: nothing
+    more (the default, ``none``: upstream migrates the faulting granule alone).
     """
 
 

@@ -27,6 +27,7 @@ from vmcore.hooks.decisions import (
     HintRequest,
     MigrationDecision,
     MigrationRequest,
+    PrefetchRequest,
     PtMove,
     RootPdMode,
     UpdatePath,
@@ -232,6 +233,10 @@ class ActivePolicies:
             self._callers["vmcore_evict_order"]
         )
         """Whether the active evict policy orders candidates itself; else TTM walks its LRU."""
+        self.prefetching = type(self.policies["prefetch"]) is not FAMILIES["prefetch"][0] and bool(
+            self._callers["vmcore_prefetch"]
+        )
+        """Whether a fault may migrate more than its granule (the default, none, never does)."""
         self._observers = list(pm.hook.vmcore_event.get_hookimpls())
         self._described: dict[str, str] | None = None
         self.current: str | None = None
@@ -315,6 +320,10 @@ class ActivePolicies:
     def hint_silent_retry(self, request: HintRequest) -> bool:
         silent: bool = self._ask("vmcore_hint_silent_retry", bool, request=request)
         return silent
+
+    def prefetch(self, request: PrefetchRequest) -> list[tuple[int, int]]:
+        ranges: list[tuple[int, int]] | None = self._ask("vmcore_prefetch", list, request=request)
+        return ranges or []
 
     def pt_move(self, gpu: str, process: str) -> PtMove:
         move: PtMove = self._ask("vmcore_pt_move", PtMove, gpu=gpu, process=process)

@@ -113,6 +113,9 @@ class FaultHandler:
         rec = FaultRecord(gpu.name, vm.process.name, va, write, retry, dev.sim.now)
         mon.faults.append(rec)
         mon.counters["faults"] += 1
+        vm.process.counters["faults"] += 1
+        if mon.timeline is not None:
+            mon.timeline.record(dev.sim.now, 1, mon.counters["faults"])
         f = Fault(rec, vm, va, write, retry, reason, 0, key)
         pending[key] = f
         queue.append(f)

@@ -212,7 +212,7 @@ class Jobs:
                             and walk.reason in (WalkReason.INVALID, WalkReason.NO_TABLE)
                         )
                         if retries:
-                            dev.mon.count("retries")
+                            dev.mon.count("retries", 1, proc)
                         fault = self.faults.post_fault(
                             vm, va, write, retry, walk.reason.name.lower().replace("_", " ")
                         )

@@ -108,6 +108,10 @@ class Memory:
             return None
         for _, base, n in blocks:
             self.store.fill(base, n // PAGE, 0)  # new memory reads 0
+        tl = self.mon.timeline
+        if tl is not None:
+            tl.vram_used += sum(b[2] for b in blocks)
+            tl.record(self.sim.now, 0, tl.vram_used)
         return Placement(Domain.VRAM, gpu, blocks, gpu.vram)
 
     def free(
@@ -135,6 +139,10 @@ class Memory:
                     break
         if place.pool is not None:
             pool_free(place.pool, place.blocks)
+            tl = self.mon.timeline
+            if tl is not None and place.gpu is not None and place.pool is place.gpu.vram and place.blocks:
+                tl.vram_used -= sum(b[2] for b in place.blocks)
+                tl.record(self.sim.now, 0, tl.vram_used)
         if place.domain is not Domain.VRAM:
             self.sysmem.free(place)
         place.blocks = []

@@ -23,7 +23,7 @@ from vmcore.engine.gpu.vm_pt import SILENT_FLAGS, PageTables
 from vmcore.engine.model import PAGE, Domain, Granule, Placement, Process, SvmRange, Vm
 from vmcore.engine.sim import Proc, Signal, Sleep, WaitFence, WaitSignal
 from vmcore.errors import ScenarioError
-from vmcore.hooks.decisions import HintRequest, MigrationRequest
+from vmcore.hooks.decisions import HintRequest, MigrationRequest, PrefetchRequest
 
 Gen = Generator[Any, Any, Any]
 
@@ -151,9 +151,11 @@ class Svm:
         dec = dev.policies.migration(req)
         if dec.target != g.place.where():
             if dec.in_fault_handler:
-                yield from self.migrate(
+                moved = yield from self.migrate(
                     g, dec.target, fault_path=True, silent=dec.silent_retry, cause=f"fault on {vm.gpu.name}"
                 )
+                if moved and dev.policies.prefetching:
+                    yield from self._prefetch(vm, r, g, va, dec.target, dec.silent_retry)
             else:
                 self.worker_queue.append((g, dec.target, dec.silent_retry))
                 dev.sim.fire(self.worker_signal)
@@ -168,8 +170,56 @@ class Svm:
         )
         return "mapped" if ok else "failed"
 
+    def _prefetch(self, vm: Vm, r: SvmRange, g: Granule, va: int, target: str, silent: bool) -> Gen:
+        """The ``prefetch`` family: the granules of ``r`` that the active policy names
+        follow the faulting granule ``g`` to ``target`` and are mapped on ``vm``'s GPU;
+        what the fault brought in is kept out of the evictions they make."""
+        dev = self.dev
+
+        def resident(a: int, size: int) -> int:
+            a, end = max(a, r.start), min(a + size, r.start + r.size)
+            n = 0
+            while a < end:
+                h = r.granule_at(a)
+                if h.place.where() == target:
+                    n += min(end, h.va + h.size) - a
+                a = h.va + h.size
+            return n
+
+        req = PrefetchRequest(
+            vm.gpu.name, vm.process.name, va, g.va, g.size, r.start, r.size, target, resident
+        )
+        kept: list[Granule] = [g]
+        for a, size in dev.policies.prefetch(req):
+            a, end = max(a, r.start), min(a + size, r.start + r.size)
+            while a < end:
+                h = r.granule_at(a)
+                a = h.va + h.size
+                if h is g or h.migrating or h.place.where() == target:
+                    continue
+                ok = yield from self.migrate(
+                    h, target, fault_path=True, silent=silent, cause="prefetch", keep=tuple(kept)
+                )
+                if not ok:
+                    return  # no room: the rest would not fit either
+                kept.append(h)
+                dev.mon.count("prefetched", 1, vm.process)
+                if dev.reachable(vm.gpu, h.place):
+                    yield from self.pts.map_range(
+                        vm, h.va, h.npages, h.place, range_flags(r, h.place), fault_path=True
+                    )
+
     # -- migration ---------------------------------------------------------------------
-    def migrate(self, g: Granule, target: str, *, fault_path: bool, silent: bool, cause: str) -> Gen:
+    def migrate(
+        self,
+        g: Granule,
+        target: str,
+        *,
+        fault_path: bool,
+        silent: bool,
+        cause: str,
+        keep: tuple[Granule, ...] = (),
+    ) -> Gen:
         """Move a granule: allocate, MMU-notifier invalidation, copy, free; returns success."""
         if g.migrating or g.place.where() == target:
             return g.place.where() == target
@@ -188,10 +238,10 @@ class Svm:
                     fault_path=fault_path,
                     purpose="migration",
                     process=proc.name,
-                    exclude=(g,),
+                    exclude=(g, *keep),
                 )
                 if new is None:
-                    dev.mon.count("alloc_failures")
+                    dev.mon.count("alloc_failures", 1, proc)
                     dev.log(
                         dev.current_name(),
                         "migration failed",
@@ -220,6 +270,21 @@ class Svm:
             counters = dev.mon.counters
             counters["migrations"] += 1
             counters["bytes_moved"] += g.size
+            mine = proc.counters
+            mine["migrations"] += 1
+            mine["bytes_moved"] += g.size
+            if dev.mon.timeline is not None:
+                dev.mon.timeline.record(dev.sim.now, 2, counters["migrations"])
+            if new.gpu is not None and new.domain is Domain.VRAM:
+                visits = g.vram_visits
+                if visits is None:
+                    visits = g.vram_visits = {}
+                name = new.gpu.name
+                n = visits[name] = visits.get(name, 0) + 1
+                # into the same VRAM again: it thrashed (each granule counted once)
+                if n == 2 and not any(v >= 2 for k, v in visits.items() if k != name):
+                    counters["thrashed"] += 1
+                    mine["thrashed"] += 1
             if dev.mon.logging:
                 dev.log(
                     dev.current_name(),
@@ -240,7 +305,7 @@ class Svm:
         """TTM evicts an SVM granule: it goes back to system memory."""
         ok = yield from self.migrate(g, "system", fault_path=fault_path, silent=False, cause="eviction")
         if ok:
-            self.dev.mon.count("evictions")
+            self.dev.mon.count("evictions", 1, g.range.process)
         return ok
 
     def invalidate_granule(self, proc: Process, g: Granule, value: int) -> Gen:
@@ -286,7 +351,7 @@ class Svm:
             if id(g) not in done:
                 done.add(id(g))
                 if g.place.domain is Domain.VRAM:
-                    dev.mon.count("cpu_faults")
+                    dev.mon.count("cpu_faults", 1, proc)
                     yield Sleep(CPU_FAULT_NS)
                     yield from self.migrate(g, "system", fault_path=False, silent=False, cause="cpu fault")
             if write:

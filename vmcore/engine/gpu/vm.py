@@ -179,7 +179,7 @@ class VmManager:
             place = dev.memory.try_alloc(gpu or owner.gpus[0], domain, size, contiguous)
         if place is None:
             # the application's allocation fails (-ENOMEM); the BO exists without memory
-            dev.mon.count("alloc_failures")
+            dev.mon.count("alloc_failures", 1, owner)
             dev.mon.find("allocation failed", dev.sim.now, f"BO {name} ({size} bytes) does not fit in {loc}")
         bo = Bo(
             name,
@@ -282,7 +282,7 @@ class VmManager:
                 vm.pt.free(bo.pt_handle)
                 self.pts.drop_pt(vm, bo)
                 dev.log(actor, "pt freed", f"{bo.name}: its PTEs will be re-faulted")
-                dev.mon.count("evictions")
+                dev.mon.count("evictions", 1, bo.owner)
                 return True
         old = bo.place
         assert bo.gpu is not None or old.gpu is not None
@@ -308,8 +308,8 @@ class VmManager:
                     vm, va, bo.size // PAGE, dst, bo_flags(bo), fault_path=fault_path, kind="map"
                 )
         dev.memory.free(old, f"eviction of {bo.name}", bo_scope(bo))
-        dev.mon.count("evictions")
-        dev.mon.count("bytes_moved", bo.size)
+        dev.mon.count("evictions", 1, bo.owner)
+        dev.mon.count("bytes_moved", bo.size, bo.owner)
         dev.log(actor, "evicted", f"{bo.name} to {dst.where()}")
         return True
 

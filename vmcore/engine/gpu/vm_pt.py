@@ -86,7 +86,7 @@ class PageTables:
                 process=vm.process.name,
             )
             if place is None:
-                dev.mon.count("alloc_failures")
+                dev.mon.count("alloc_failures", 1, vm.process)
                 dev.log(
                     dev.current_name(),
                     "pt alloc failed",
@@ -122,7 +122,7 @@ class PageTables:
             vm.pt_bos[h] = bo
             vm.gpu.pt_at[addr] = bo
             self.bos[bo.name] = bo
-            dev.mon.count("pt_allocations")
+            dev.mon.count("pt_allocations", 1, vm.process)
         return True
 
     def drop_pt(self, vm: Vm, bo: Bo) -> None:

@@ -8,12 +8,23 @@ from __future__ import annotations
 from typing import Any
 
 from vmcore.hooks.hookspecs import hookimpl
-from vmcore.hooks.policies import alloc, evict, fault, migration, pt_fences, pt_move, root_pd, update
+from vmcore.hooks.policies import (
+    alloc,
+    evict,
+    fault,
+    migration,
+    prefetch,
+    pt_fences,
+    pt_move,
+    root_pd,
+    update,
+)
 from vmcore.hooks.policies.base import Policy, PolicyError
 
 FAMILIES: dict[str, list[type[Policy]]] = {
     "alloc": alloc.POLICIES,
     "evict": evict.POLICIES,
+    "prefetch": prefetch.POLICIES,
     "root_pd": root_pd.POLICIES,
     "pt_fences": pt_fences.POLICIES,
     "update": update.POLICIES,
