@@ -10,7 +10,7 @@ for p in $PLUGINS; do pip_args="$pip_args -e $p"; done
 # editable_mode=compat: a path entry instead of an import hook, so that mypy run inside a
 # plugin package can see vmcore
 python -m pip install -q --disable-pip-version-check --config-settings editable_mode=compat \
-    -e '.[dev]' $pip_args 2>&1 \
+    -e '.[dev,plot]' $pip_args 2>&1 \
     | grep -v -e '^WARNING: Location' -e 'Running pip as the' || true
 # bytecode, as a regular install would write it: `vmcore` subprocesses start ~100 ms faster
 python -m compileall -q vmcore dsl >/dev/null

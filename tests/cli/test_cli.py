@@ -116,7 +116,7 @@ def test_version(tmp_path: Path) -> None:
 def test_help_lists_the_commands(tmp_path: Path) -> None:
     p = run("--help", cwd=tmp_path)
     assert p.returncode == 0
-    for command in ("test", "check", "fmt", "plugins", "demo"):
+    for command in ("test", "compare", "check", "fmt", "plugins", "demo"):
         assert re.search(rf"^\s+{command}\s", p.stdout, re.MULTILINE), command
     assert "exit codes" in p.stdout
 

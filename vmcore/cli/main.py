@@ -28,6 +28,7 @@ examples:
   vmcore test scenarios/03-fault-path-allocation.vms -k deadlock -v
   vmcore test --policy alloc=evict-lru  run everything under another policy
   vmcore test --explore 200 --strategy pct --depth 3
+  vmcore compare scenarios/workloads --policy evict=lru,mru --policy prefetch=none,sequential
   vmcore check my.vms                  parse and validate without running
   vmcore fmt --check scenarios/        is every file in canonical form?
   vmcore plugins                       what is loaded, and what it adds
@@ -74,6 +75,7 @@ def _test(args: argparse.Namespace) -> int:
         policies=[f"{k}={v}" for k, v in cfg.policies.items()] + (args.policy or []),
         plugins=args.plugin or [],
         junitxml=args.junitxml,
+        json=args.json,
         durations=args.durations,
         explore=args.explore,
         strategy=args.strategy,
@@ -96,6 +98,12 @@ def _test(args: argparse.Namespace) -> int:
         opts.plugins = rf.plugins
         args.plugin = rf.plugins
     return Session(opts, _pm(args, cfg.plugins)).run()
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from vmcore.cli import compare_cmd
+
+    return compare_cmd.run(args, _pm(args), _processes(args.numprocesses))
 
 
 def _processes(spec: str | None) -> int:
@@ -306,6 +314,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("-p", dest="plugin", action="append", metavar="MODULE",
                    help="load a plugin module; -p no:NAME blocks one")  # fmt: skip
     t.add_argument("--junitxml", metavar="FILE", help="write a JUnit XML report (atomically)")
+    t.add_argument("--json", metavar="FILE", help="write each id's verdicts and metrics as JSON (atomically)")
     t.add_argument("--durations", type=int, metavar="N", help="show the N slowest scenarios (0: all)")
     t.add_argument("--explore", type=int, metavar="N", help="run N schedules of every scenario")
     t.add_argument(
@@ -319,6 +328,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--trace", metavar="OUT.json", help="write a Chrome/Perfetto trace of the runs shown")
     t.add_argument("--graph", metavar="OUT.dot", help="write the wait-for graph (a deadlock cycle in red)")
     t.set_defaults(func=_test)
+
+    from vmcore.cli import compare_cmd
+
+    compare_cmd.add_parser(sub, _compare)
 
     ex = sub.add_parser("explain", help="tell the schedule in a replay file in prose")
     ex.add_argument("file", metavar="FILE", help="a replay file written by a failing vmcore test")

@@ -30,6 +30,8 @@ class Options:
     policies: list[str] = field(default_factory=list)
     plugins: list[str] = field(default_factory=list)
     junitxml: str | None = None
+    json: str | None = None
+    """``--json FILE``: each id's verdicts and metrics."""
     durations: int | None = None
     explore: int | None = None
     strategy: str | None = None

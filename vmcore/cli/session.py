@@ -24,6 +24,7 @@ import pluggy
 
 from vmcore.cli import workers
 from vmcore.cli.files import atomic_write, collect
+from vmcore.cli.json_report import write_json
 from vmcore.cli.junit import write_junit
 from vmcore.cli.keywords import keyword_matcher
 from vmcore.cli.options import (
@@ -286,6 +287,8 @@ class Session:
         self.terminal.summary(self.reports, self.errors, dt)
         if self.opts.junitxml:
             write_junit(self.opts.junitxml, self.reports, self.errors, dt)
+        if self.opts.json:
+            write_json(self.opts.json, self.reports, self.errors, self.opts.seed)
         if interrupted:
             return EXIT_INTERRUPTED
         if self.errors:

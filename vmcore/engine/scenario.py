@@ -71,6 +71,9 @@ class Result:
     """Every choice the scheduler made among ready actors: replaying them reproduces the run."""
     process_metrics: dict[str, dict[str, float]] = field(default_factory=dict)
     """Each process's share of the metrics that ``METRIC of P`` takes, at the end."""
+    errors: list[str] = field(default_factory=list)
+    """The failures that are errors: the run stopped on a budget, a plugin's exception or
+    a scenario error, rather than judged (they are among ``failures`` too)."""
 
     @property
     def passed(self) -> bool:
@@ -310,6 +313,7 @@ class Scenario:
             failures.append(str(e))
         except VmcoreError as e:
             failures.append(f"{type(e).__name__}: {e}")
+        errors = list(failures)
         # a run stopped by an error did not finish: what it left pending is not a stall
         expectations = [
             stmt.expectation
@@ -322,6 +326,7 @@ class Scenario:
             metrics.update(plugin_metrics(self.pm, st, metrics))
         except PluginError as e:
             failures.append(str(e))
+            errors.append(str(e))
         mon.observer = None  # results travel between processes (-n); the plugin manager does not
         result = Result(
             self.name,
@@ -339,6 +344,7 @@ class Scenario:
             sim.events,
             list(sim.choices),
             st.process_metrics(),
+            errors,
         )
         system.close()
         sim.close()
