@@ -29,7 +29,7 @@ import pluggy
 from vmcore.cli.files import atomic_write
 from vmcore.cli.options import UsageError, parse_value
 from vmcore.dsl.compiler import CompiledScenario
-from vmcore.engine.checks import METRICS
+from vmcore.engine.checks import METRICS, PROCESS_METRICS
 from vmcore.engine.explore import explore
 from vmcore.engine.scenario import Result, Scenario
 from vmcore.engine.sim import Scheduler
@@ -203,6 +203,10 @@ class Row:
         return ", ".join(words)
 
     def values(self, metric: str) -> list[float]:
+        """Every seed's value of ``metric`` (``M`` or ``M of P``, one process's share)."""
+        name, of, proc = metric.partition(" of ")
+        if of:
+            return [c.process_metrics[proc][name] for c in self.cells if name in c.process_metrics.get(proc, {})]
         return [c.metrics[metric] for c in self.cells if metric in c.metrics]
 
     def median(self, metric: str) -> float | None:
@@ -233,6 +237,15 @@ def check_metrics(names: Sequence[str], pm: pluggy.PluginManager) -> list[str]:
     """``--metrics`` validated: engine metrics and the ones plugins name."""
     known = list(METRICS) + [m for ms in pm.hook.vmcore_metric_names() for m in (ms or ())]
     for n in names:
+        name, of, proc = n.partition(" of ")
+        if of:
+            if name not in PROCESS_METRICS:
+                raise UsageError(
+                    f"--metrics: {n!r}: {name!r} is not kept per process (per process: {', '.join(PROCESS_METRICS)})"
+                )
+            if not proc.strip():
+                raise UsageError(f"--metrics: {n!r}: name the process after 'of'")
+            continue
         if n not in known:
             raise UsageError(f"--metrics: unknown metric {n!r}{did_you_mean(n, known)} (known: {', '.join(known)})")
     if not names:

@@ -53,7 +53,8 @@ def add_parser(sub: Any, command: Callable[[argparse.Namespace], int]) -> None:
     c.add_argument("--explore", type=int, metavar="N", help="also explore N schedules of each run for the verdict")
     c.add_argument("--strategy", choices=["random", "pct", "dfs"], default="random", help="exploration strategy")
     c.add_argument("--depth", type=int, default=2, metavar="D", help="PCT change points or DFS preemption bound")
-    c.add_argument("--metrics", metavar="M,...", help=f"the columns (default: {','.join(DEFAULT_METRICS)})")
+    c.add_argument("--metrics", metavar="M,...",
+                   help=f"the columns, 'M of P' for one process's share (default: {','.join(DEFAULT_METRICS)})")  # fmt: skip
     c.add_argument("--json", metavar="FILE", help="write the rows as JSON")
     c.add_argument("--csv", metavar="FILE", help="write the rows as CSV")
     c.add_argument("--plot", metavar="FILE.png|svg", help="draw grouped bars per metric (needs vmcore[plot])")
