@@ -243,6 +243,8 @@ class Granule:
     lru_home: Lru | None = None
     arrived: int = 0
     """When it last came into VRAM (simulated ns): what ``fifo`` orders granules by."""
+    evict_name: str = ""
+    """Its name as an eviction candidate (``process:va``), made when first needed."""
     vram_visits: dict[str, int] | None = None
     """How many times it migrated into each GPU's VRAM: twice into one, it thrashed."""
 

@@ -90,6 +90,13 @@ class Lru:
         parts = [self.main.items(), *(g.items() for g in self.groups.values())]
         return (obj for _, obj in heapq.merge(*parts))
 
+    def objects(self) -> list[Victim]:
+        """Every candidate, in no particular order (cheaper than iterating in LRU order)."""
+        out = list(self.main.values())
+        for g in self.groups.values():
+            out += g.values()
+        return out
+
     def __len__(self) -> int:
         return len(self.main) + sum(len(g) for g in self.groups.values())
 
@@ -289,9 +296,10 @@ class Ttm:
         """The active evict policy orders every candidate (one question per walk)."""
         lru = gpu.lru
         assert lru is not None
-        bos = sorted((o for o in lru if isinstance(o, Bo)), key=lambda o: o.order)
+        every = lru.objects()
+        bos = sorted((o for o in every if isinstance(o, Bo)), key=lambda o: o.order)
         granules = sorted(
-            (o for o in lru if isinstance(o, Granule)), key=lambda g: (g.range.process.pasid, g.order)
+            (o for o in every if isinstance(o, Granule)), key=lambda g: (g.range.process.pasid, g.order)
         )
         ordered: list[Victim] = [*bos, *granules]
         cands: list[EvictCandidate] = []
@@ -303,7 +311,9 @@ class Ttm:
             if not ok:
                 continue
             if isinstance(obj, Granule):
-                name = f"{obj.range.process.name}:{obj.va:#x}"
+                name = obj.evict_name
+                if not name:
+                    name = obj.evict_name = f"{obj.range.process.name}:{obj.va:#x}"
                 cands.append(EvictCandidate(name, "range", obj.size, obj.lru, obj.uses, obj.arrived, False))
             else:
                 kind = "bo" if obj.pt_of is None else "root_pd" if obj.pt_handle == 0 else "pt"
