@@ -48,3 +48,27 @@ def test_documented_limits_are_the_limits() -> None:
         Ring(1 << 25)
     with PageTable() as pt, pytest.raises(LimitExceeded):
         pt.read_ptes(0, READ_LIMIT + 1)
+
+
+def test_every_request_and_answer_type_is_documented_field_by_field() -> None:
+    """Each decision type, its fields and enum members carry a docstring in
+    vmcore/hooks/decisions.py, and docs/hooks.md (generated from it) lists them."""
+    import dataclasses
+    import enum
+
+    from vmcore.hooks import decisions
+    from vmcore.hooks.hookdoc import type_docs
+
+    docs = type_docs()
+    text = (DOCS / "hooks.md").read_text(encoding="utf-8")
+    types = [c for c in vars(decisions).values() if isinstance(c, type) and c.__module__ == decisions.__name__]
+    assert len(types) >= 12
+    for cls in types:
+        doc, rows = docs[cls.__name__]
+        assert doc, f"{cls.__name__} has no docstring"
+        assert f"### `{cls.__name__}`" in text
+        names = [m.name for m in cls] if issubclass(cls, enum.Enum) else [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
+        documented = {n: d for n, _, d in rows}
+        for n in names:
+            assert documented.get(n), f"{cls.__name__}.{n} has no docstring under it"
+            assert f"| `{n}` |" in text, f"{cls.__name__}.{n} is missing from docs/hooks.md"

@@ -25,6 +25,8 @@ class AllocMode(enum.StrEnum):
 
 
 class RootPdMode(enum.StrEnum):
+    """How a VM's root PD stays usable (family ``root_pd``)."""
+
     MOVABLE = "movable"
     """Not pinned; evictable only when idle (upstream ``amdgpu_vm_evictable``)."""
     PINNED = "pinned"
@@ -34,6 +36,8 @@ class RootPdMode(enum.StrEnum):
 
 
 class UpdatePath(enum.StrEnum):
+    """The path a page-table update takes to the PTEs (family ``update``)."""
+
     DIRECT = "direct"
     """Written straight into the page queue by the submitting actor (``amdgpu_job_submit_direct``)."""
     IMMEDIATE = "immediate"
@@ -45,6 +49,8 @@ class UpdatePath(enum.StrEnum):
 
 
 class FaultAction(enum.StrEnum):
+    """What happens to a fault the handler cannot map (family ``fault``)."""
+
     KILL = "kill"
     """Report a no-retry fault: the process is killed."""
     SILENCE = "silence"
@@ -54,6 +60,8 @@ class FaultAction(enum.StrEnum):
 
 
 class PtMove(enum.StrEnum):
+    """What happens to a page table that must leave its memory (family ``pt_move``)."""
+
     MIGRATE = "migrate"
     """Copy the page table through the page queue and update its parent PDE."""
     REALLOCATE = "reallocate"
@@ -65,10 +73,13 @@ class AllocRequest:
     """An allocation made by the fault handler."""
 
     gpu: str
+    """The GPU whose VRAM the allocation is in."""
     purpose: str
     """"pt" (a page table) or "migration" (pages a granule migrates into)."""
     size: int
+    """Bytes wanted."""
     process: str
+    """The process the fault belongs to."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,9 +87,11 @@ class EvictCandidate:
     """Something in VRAM that could be evicted."""
 
     name: str
+    """The BO's name, or ``process:va`` of a range's granule (what the answer is matched by)."""
     kind: str
     """"bo", "pt" (a page table), "root_pd" or "range" (an SVM granule)."""
     size: int
+    """Bytes it holds in VRAM."""
     lru: int
     """When it was last used, as TTM's use counter: larger is more recent."""
     uses: int
@@ -95,7 +108,9 @@ class UpdateRequest:
     """A page-table update about to be submitted."""
 
     gpu: str
+    """The GPU whose page tables are updated."""
     process: str
+    """The process the VM belongs to."""
     fault_path: bool
     """True when the fault handler makes it (``immediate=true`` upstream)."""
     kind: str
@@ -107,10 +122,15 @@ class FaultInfo:
     """A fault the handler cannot map (no-retry fault, unmapped address, permission)."""
 
     gpu: str
+    """The faulting GPU."""
     process: str
+    """The faulting process."""
     address: int
+    """The faulting address."""
     write: bool
+    """Whether the access was a write."""
     reason: str
+    """Why it cannot be mapped, in words ("no range or mapping at the address", ...)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,17 +140,25 @@ class MigrationRequest:
     gpu: str
     """The faulting GPU."""
     process: str
+    """The faulting process."""
     address: int
+    """The faulting address."""
     granule_start: int
+    """The first address of the faulting granule (the range's migration unit)."""
     granule_size: int
+    """The granule's size in bytes."""
     location: str
     """Where the data is now: "system" or "GPU.vram"."""
     preferred: str | None
+    """The range's ``preferred`` location, if it has one."""
     access: tuple[str, ...]
+    """The GPUs that map the range on fault (its ``access`` set)."""
     in_place: tuple[str, ...]
+    """The GPUs that map the data where it is (its ``in_place`` set)."""
     hives: tuple[tuple[str, str], ...]
     """(gpu, hive) for every GPU of the process."""
     retry_faults: bool
+    """Whether the process takes retry faults (XNACK on)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,14 +174,17 @@ class PrefetchRequest:
     gpu: str
     """The faulting GPU."""
     process: str
+    """The faulting process."""
     address: int
     """The faulting address."""
     granule_start: int
+    """The first address of the faulting granule."""
     granule_size: int
-    """The faulting granule (the range's migration unit)."""
+    """The faulting granule's size (the range's migration unit)."""
     range_start: int
+    """The first address of the SVM range the fault is in."""
     range_size: int
-    """The SVM range the fault is in."""
+    """The size of the SVM range the fault is in."""
     target: str
     """Where the faulting granule went: "GPU.vram" or "system"."""
     resident: Callable[[int, int], int]
@@ -166,14 +197,19 @@ class HintRequest:
     """A ``migrate`` hint (KFD's prefetch) about to move data."""
 
     process: str
+    """The process the hint is about."""
     address: int
+    """The first address of the hinted range."""
     size: int
+    """Bytes it covers."""
     target: str
     """"system" or "GPU.vram", as the statement names it."""
 
 
 @dataclass(frozen=True, slots=True)
 class MigrationDecision:
+    """Where a faulting granule's data should be, and how it gets there (family ``migration``)."""
+
     target: str
     """"system" or "GPU.vram": where the data should end up."""
     in_fault_handler: bool = True
