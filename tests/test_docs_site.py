@@ -35,3 +35,14 @@ def test_mkdocs_builds_strict(tmp_path: Path) -> None:
     assert r.returncode == 0, r.stdout + r.stderr
     html = (tmp_path / "site" / "language" / "index.html").read_text(encoding="utf-8")
     assert 'class="codehilite"' in html  # .vms examples are highlighted by vmcore's lexer
+
+
+def test_the_compare_tutorial_shows_the_table_vmcore_prints() -> None:
+    from vmcore.docgen import _tutorial_rows, compare_table, tutorial_text
+
+    path = ROOT / "docs" / "compare-tutorial.md"
+    text = path.read_text(encoding="utf-8")
+    assert tutorial_text(text, compare_table(_tutorial_rows())) == text, (
+        f"{path}'s table is stale: run python -m vmcore.docgen docs/img"
+    )
+    assert "img/compare-bars.svg" in text and "img/compare-timeline.svg" in text

@@ -10,10 +10,14 @@ A test regenerates them and compares, so the pictures cannot drift from the code
 
 from __future__ import annotations
 
+import io
 import math
+import re
 import sys
+import tempfile
 from html import escape
 from pathlib import Path
+from typing import Any
 
 from vmcore.core import Level, PageTable, Pte
 
@@ -124,12 +128,61 @@ def deadlock_cycle() -> list[str]:
     return r.deadlocks[0]
 
 
+TUTORIAL_SWEEP = ("evict=lru,mru", "prefetch=none,sequential")
+TUTORIAL_METRICS = ("faults", "migrations", "thrashed", "prefetched", "completion_time")
+
+
+def _tutorial_rows() -> list[Any]:
+    """The sweep docs/compare-tutorial.md runs: kmeans.vms, two eviction orders, two prefetchers."""
+    from vmcore.cli.compare import sweep, sweep_choices
+    from vmcore.dsl.compiler import Compiler
+    from vmcore.hooks.manager import plugin_manager
+
+    pm = plugin_manager(entry_points=False)
+    items = Compiler(pm).compile_path(ROOT / "scenarios" / "workloads" / "kmeans.vms")
+    return sweep(items, pm, sweep_choices(TUTORIAL_SWEEP, pm), [0], timeline=True)
+
+
+def compare_table(rows: list[Any]) -> str:
+    """The table ``vmcore compare`` prints for the tutorial's sweep, as plain text."""
+    from rich.console import Console
+
+    from vmcore.cli.compare import render
+
+    console = Console(record=True, width=110, color_system=None, file=io.StringIO())
+    render(rows, TUTORIAL_METRICS, console)
+    return console.export_text()
+
+
+def compare_pictures(rows: list[Any]) -> dict[str, str]:
+    from vmcore.cli.plots import plot_bars, plot_timeline
+
+    with tempfile.TemporaryDirectory() as tmp:
+        bars, line = Path(tmp) / "bars.svg", Path(tmp) / "timeline.svg"
+        plot_bars(str(bars), rows, list(TUTORIAL_METRICS[:3]))
+        plot_timeline(str(line), rows)
+        return {
+            "compare-bars.svg": bars.read_text(encoding="utf-8"),
+            "compare-timeline.svg": line.read_text(encoding="utf-8"),
+        }
+
+
+TABLE_BLOCK = re.compile(r"(<!-- generated: compare-table [^>]*-->\n```text\n)(.*?)(```\n<!-- end compare-table -->)", re.S)
+
+
+def tutorial_text(text: str, table: str) -> str:
+    """docs/compare-tutorial.md with its generated table replaced by ``table``."""
+    return TABLE_BLOCK.sub(lambda m: m.group(1) + table + m.group(3), text)
+
+
 def pictures() -> dict[str, str]:
+    rows = _tutorial_rows()
     return {
         "fault-path-deadlock.svg": cycle_svg(
             deadlock_cycle(), "fault-path eviction under evict-lru: the wait-for cycle"
         ),
         "page-table-walk.svg": walk_svg(0x7F12_3456_7ABC),
+        **compare_pictures(rows),
     }
 
 
@@ -139,6 +192,12 @@ def main(argv: list[str]) -> int:
     for name, text in pictures().items():
         (out / name).write_text(text, encoding="utf-8")
         print(f"wrote {out / name}")
+    tutorial = ROOT / "docs" / "compare-tutorial.md"
+    text = tutorial.read_text(encoding="utf-8")
+    new = tutorial_text(text, compare_table(_tutorial_rows()))
+    if new != text:
+        tutorial.write_text(new, encoding="utf-8")
+        print(f"wrote the table in {tutorial}")
     return 0
 
 
