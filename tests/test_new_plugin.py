@@ -156,3 +156,35 @@ def test_scaffold_errors_are_value_errors() -> None:
     with pytest.raises(ValueError, match="not a valid distribution name"):
         plugin_names("")
     assert issubclass(ScaffoldError, ValueError)
+
+
+@pytest.mark.parametrize("family", ["evict", "prefetch", "alloc", "migration"])
+def test_each_family_scaffolds_a_policy_whose_tests_and_scenarios_pass(tmp_path: Path, family: str) -> None:
+    name = f"vmcore-sample-{family}"
+    p = run("-m", "vmcore.cli", "new-plugin", name, "--family", family, "--dir", str(tmp_path), cwd=tmp_path)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert f"a {family} policy" in p.stdout
+    pkg = tmp_path / name
+    module = name.replace("-", "_")
+    code = (pkg / "src" / module / "__init__.py").read_text(encoding="utf-8")
+    assert f'family = "{family}"' in code and f'name = "sample-{family}"' in code
+    env = {"PYTHONPATH": str(pkg / "src"), "VMCORE_DISABLE_PLUGIN_AUTOLOAD": "1"}
+    t = run("-m", "pytest", "-q", "-p", "no:cacheprovider", "tests", cwd=pkg, env=env)
+    assert t.returncode == 0 and "3 passed, 1 skipped" in t.stdout, t.stdout + t.stderr
+    v = run("-m", "vmcore.cli", "test", "scenarios", "-p", module, cwd=pkg, env=env)
+    assert v.returncode == 0 and "2 passed, 0 failed" in v.stdout, v.stdout + v.stderr
+    typed = run("-m", "mypy", "--strict", "src", "tests", cwd=pkg, env=env)
+    assert typed.returncode == 0, typed.stdout + typed.stderr
+
+
+def test_a_family_without_a_sample_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["new-plugin", "vmcore-x", "--family", "update", "--dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "choose one of fault, evict, prefetch, alloc, migration" in err and "has no sample" in err
+    assert main(["new-plugin", "vmcore-x", "--family", "evcit", "--dir", str(tmp_path)]) == 2
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_builtin_name_of_the_chosen_family_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["new-plugin", "vmcore-mru", "--family", "evict", "--dir", str(tmp_path)]) == 2
+    assert "built-in evict policy" in capsys.readouterr().err

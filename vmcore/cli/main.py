@@ -247,8 +247,8 @@ def _plugins(args: argparse.Namespace) -> int:
 def _new_plugin(args: argparse.Namespace) -> int:
     from vmcore.cli.scaffold import new_plugin
 
-    path = new_plugin(args.name, args.dir)
-    print(f"created {path}: a fault policy, a scenario and tests")
+    path = new_plugin(args.name, args.dir, args.family)
+    print(f"created {path}: a {args.family} policy, a scenario and tests")
     print(f"next: pip install -e {path} && python -m pytest {path / 'tests'}")
     return 0
 
@@ -356,6 +356,8 @@ def build_parser() -> argparse.ArgumentParser:
     np = sub.add_parser("new-plugin", help="scaffold a plugin package: a sample policy, a scenario, tests")
     np.add_argument("name", metavar="NAME", help="distribution name, e.g. vmcore-kill-writes")
     np.add_argument("--dir", default=".", metavar="DIR", help="create NAME inside DIR (default: .)")
+    np.add_argument("--family", default="fault", metavar="FAMILY",
+                    help="the family of the sample policy: fault (default), evict, prefetch, alloc or migration")  # fmt: skip
     np.set_defaults(func=_new_plugin)
 
     d = sub.add_parser("demo", help="a short tour of the C core", description=_demo.__doc__)

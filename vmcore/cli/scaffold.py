@@ -43,7 +43,7 @@ class PluginNames:
     """The sample policy's class (``KillWrites``)."""
 
 
-def plugin_names(name: str) -> PluginNames:
+def plugin_names(name: str, family: str = "fault") -> PluginNames:
     """The names for distribution ``name``; :class:`ScaffoldError` when it cannot be one."""
     if not _DIST.match(name):
         raise ScaffoldError(
@@ -65,10 +65,10 @@ def plugin_names(name: str) -> PluginNames:
     policy = policy.removeprefix("vmcore-") or policy
     from vmcore.hooks.policies import FAMILIES
 
-    builtin = {cls.name for cls in FAMILIES["fault"]}
+    builtin = {cls.name for cls in FAMILIES.get(family, [])}
     if policy in builtin:
         raise ScaffoldError(
-            f"{name!r} gives the policy name {policy!r}, which is a built-in fault policy "
+            f"{name!r} gives the policy name {policy!r}, which is a built-in {family} policy "
             f"({', '.join(sorted(builtin))}); pick another name"
         )
     cls = "".join(part.capitalize() for part in policy.split("-"))
@@ -77,13 +77,22 @@ def plugin_names(name: str) -> PluginNames:
     return PluginNames(name, module, policy, cls)
 
 
-def new_plugin(name: str, directory: str | os.PathLike[str] = ".") -> Path:
+def new_plugin(name: str, directory: str | os.PathLike[str] = ".", family: str = "fault") -> Path:
     """Write the package for distribution ``name`` into ``directory/name``; returns its path.
 
-    Raises :class:`ScaffoldError` for a bad name or when ``directory/name`` exists.  The
-    files are written into a temporary directory first, so a failure leaves nothing.
+    ``family`` is the policy family of its sample policy (one of :data:`SCAFFOLD_FAMILIES`).
+    Raises :class:`ScaffoldError` for a bad name or family or when ``directory/name``
+    exists.  The files are written into a temporary directory first, so a failure leaves
+    nothing.
     """
-    names = plugin_names(name)
+    if family not in SCAFFOLD_FAMILIES:
+        from vmcore.hooks.policies import FAMILIES
+
+        other = f"; {family!r} is a family, but new-plugin has no sample for it yet" if family in FAMILIES else ""
+        raise ScaffoldError(
+            f"--family {family!r}: choose one of {', '.join(SCAFFOLD_FAMILIES)}{other}"
+        )
+    names = plugin_names(name, family)
     parent = Path(directory)
     target = parent / name
     if target.exists() or target.is_symlink():
@@ -94,7 +103,7 @@ def new_plugin(name: str, directory: str | os.PathLike[str] = ".") -> Path:
     except OSError as e:
         raise ScaffoldError(f"cannot create {target}: {e.strerror or e}") from None
     try:
-        for rel, text in files(names).items():
+        for rel, text in files(names, family).items():
             path = tmp / rel
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text, encoding="utf-8")
@@ -108,8 +117,15 @@ def new_plugin(name: str, directory: str | os.PathLike[str] = ".") -> Path:
     return target
 
 
-def files(n: PluginNames) -> dict[str, str]:
+def files(n: PluginNames, family: str = "fault") -> dict[str, str]:
     """Relative path -> contents of every file of the package."""
+    if family == "fault":
+        module, scenario, tests, readme = MODULE, SCENARIO, TESTS, README
+    else:
+        from vmcore.cli.scaffold_families import TEMPLATES, module_text, readme_text, tests_text
+
+        t = TEMPLATES[family]
+        module, scenario, tests, readme = module_text(t), t.scenario, tests_text(t), readme_text(t)
 
     def fill(template: str) -> str:
         return (
@@ -117,16 +133,21 @@ def files(n: PluginNames) -> dict[str, str]:
             .replace("__MODULE__", n.module)
             .replace("__POLICY__", n.policy)
             .replace("__CLASS__", n.cls)
+            .replace("__FAMILY__", family)
         )
 
     return {
         "pyproject.toml": fill(PYPROJECT),
-        "README.md": fill(README),
-        f"src/{n.module}/__init__.py": fill(MODULE),
+        "README.md": fill(readme),
+        f"src/{n.module}/__init__.py": fill(module),
         f"src/{n.module}/py.typed": "",
-        f"scenarios/{n.policy}.vms": fill(SCENARIO),
-        f"tests/test_{n.module}.py": fill(TESTS),
+        f"scenarios/{n.policy}.vms": fill(scenario),
+        f"tests/test_{n.module}.py": fill(tests),
     }
+
+
+SCAFFOLD_FAMILIES = ("fault", "evict", "prefetch", "alloc", "migration")
+"""The families ``vmcore new-plugin --family`` writes a sample policy of."""
 
 
 PYPROJECT = """\
@@ -137,7 +158,7 @@ build-backend = "setuptools.build_meta"
 [project]
 name = "__DIST__"
 version = "0.1.0"
-description = "A vmcore plugin: the fault policy __POLICY__"
+description = "A vmcore plugin: the __FAMILY__ policy __POLICY__"
 readme = "README.md"
 requires-python = ">=3.11"
 dependencies = ["vmcore"]
@@ -379,4 +400,4 @@ Without installing: `PYTHONPATH=src vmcore test -p __MODULE__ scenarios/`.
 """
 
 
-__all__ = ["PluginNames", "ScaffoldError", "files", "new_plugin", "plugin_names"]
+__all__ = ["SCAFFOLD_FAMILIES", "PluginNames", "ScaffoldError", "files", "new_plugin", "plugin_names"]
