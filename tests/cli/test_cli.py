@@ -35,8 +35,10 @@ gpu gpu0 {
 """
 
 # The fault-path eviction case of scenarios/03-fault-path-allocation.vms without its
-# policy statement: no deadlock under the default alloc policy (no-wait), a deadlock
-# under evict-lru.
+# policy statements: no deadlock under the defaults (c1 is a KFD user queue, so m1 is
+# submitted once c1 completed, and video holds only app's eviction fence), a deadlock
+# with amdgpu_cs jobs (queues = "cs": video carries m1's fence, and the SVM fault path
+# waits for it, under alloc = "ttm" as under "evict-lru").
 EVICTION = (
     GPU
     + """
@@ -54,7 +56,7 @@ scenario "fault-path eviction" {
 
 FAILING = EVICTION.replace(
     "    process app on gpu0 { retry_faults on }",
-    '    policy alloc = "evict-lru"\n    process app on gpu0 { retry_faults on }',
+    '    policy queues = "cs"\n    policy alloc = "evict-lru"\n    process app on gpu0 { retry_faults on }',
 )
 
 
@@ -346,7 +348,7 @@ def test_durations_lists_the_slowest(tmp_path: Path) -> None:
 def test_policy_option_changes_the_outcome(tmp_path: Path) -> None:
     write(tmp_path / "evict.vms", EVICTION)
     default, p = run_many(
-        tmp_path, ["test", "evict.vms"], ["test", "evict.vms", "--policy", "alloc=evict-lru"]
+        tmp_path, ["test", "evict.vms"], ["test", "evict.vms", "--policy", "queues=cs"]
     )
     assert default.returncode == 0, output(default)
     assert p.returncode == 1, output(p)
@@ -356,10 +358,10 @@ def test_policy_option_changes_the_outcome(tmp_path: Path) -> None:
 def test_the_scenario_policy_statement_wins_over_the_option(tmp_path: Path) -> None:
     text = EVICTION.replace(
         "    process app on gpu0 { retry_faults on }",
-        '    policy alloc = "no-wait"\n    process app on gpu0 { retry_faults on }',
+        '    policy queues = "kfd"\n    process app on gpu0 { retry_faults on }',
     )
     write(tmp_path / "own.vms", text)
-    p = run("test", "own.vms", "--policy", "alloc=evict-lru", cwd=tmp_path)
+    p = run("test", "own.vms", "--policy", "queues=cs", cwd=tmp_path)
     assert p.returncode == 0, output(p)
 
 
@@ -620,12 +622,12 @@ def test_tool_vmcore_paths_and_seed_are_respected(tmp_path: Path) -> None:
 
 
 def test_configured_policies_apply_below_the_command_line(tmp_path: Path) -> None:
-    write(tmp_path / "vmcore.yaml", "paths: [evict.vms]\npolicies:\n  alloc: evict-lru\n")
+    write(tmp_path / "vmcore.yaml", "paths: [evict.vms]\npolicies:\n  queues: cs\n")
     write(tmp_path / "evict.vms", EVICTION)
     p = run("test", cwd=tmp_path)
     assert p.returncode == 1, output(p)
     assert "deadlock: fault handler gpu0" in p.stdout
-    assert run("test", "--policy", "alloc=no-wait", cwd=tmp_path).returncode == 0
+    assert run("test", "--policy", "queues=kfd", cwd=tmp_path).returncode == 0
     write(tmp_path / "vmcore.yaml", "paths: [evict.vms]\npolicies:\n  alloc: evict-lr\n")
     p = run("test", cwd=tmp_path)
     assert p.returncode == 2

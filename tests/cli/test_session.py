@@ -21,6 +21,7 @@ gpu gpu0 {
 }
 scenario "fault-path eviction" {
     explore 8 strategy pct depth 2
+    policy queues = "cs"
     policy alloc = "evict-lru"
     process app on gpu0
     svm app 0x4000_0000 +1MiB in system
@@ -59,10 +60,10 @@ def test_failure_saves_a_replay_file_that_reproduces_it(tmp_path: Path) -> None:
     files = list(wdir.glob("*.json"))
     assert len(files) == 1
     data = json.loads(files[0].read_text())
-    assert data["id"] == "dl.vms::fault-path eviction" and data["line"] == 17
+    assert data["id"] == "dl.vms::fault-path eviction" and data["line"] == 18
     rc2, out2, s2 = run(Options(replay=str(files[0])))
     assert rc2 == 1
-    assert "FAIL expect no deadlock (line 17)" in out2
+    assert "FAIL expect no deadlock (line 18)" in out2
     assert s2.reports[0].witness is not None
     assert s2.reports[0].witness.log == s.reports[0].witness.log  # type: ignore[union-attr]
 

@@ -403,13 +403,13 @@ def test_misspelt_loop_variable_gets_a_suggestion() -> None:
         (
             'policy aloc = "no-wait"',
             1,
-            "unknown policy family 'aloc' (known: alloc, evict, fault, migration, prefetch, pt_fences, pt_move, root_pd, update)",
+            "unknown policy family 'aloc' (known: alloc, evict, fault, migration, prefetch, pt_fences, pt_move, queues, root_pd, update)",
             "did you mean 'alloc'?",
         ),
         (
             'policy alloc = "evict-lr"',
             16,
-            "unknown alloc policy 'evict-lr' (known: emergency-pool, evict-lru, fail-retry, no-wait)",
+            "unknown alloc policy 'evict-lr' (known: emergency-pool, evict-lru, fail-retry, no-wait, ttm)",
             "did you mean 'evict-lru'?",
         ),
         ("expect faultz == 1", 8, "unknown metric 'faultz'", "did you mean 'faults'?"),

@@ -10,8 +10,11 @@ ENGINES = [("comp0", "compute", True, False), ("vcn0", "mm", False, False), ("sd
 
 
 def base(name: str, vram: int = 16 * MiB, **policies: str) -> Scenario:
+    """A scenario on one GPU; the thread's cases are about ``amdgpu_cs`` compute jobs, so
+    ``queues`` is ``cs`` unless given."""
     s = Scenario(name)
     s.gpu("gpu0", vram=vram, engines=ENGINES)
+    policies.setdefault("queues", "cs")
     for family, policy in policies.items():
         s.policy(family, policy)
     return s
@@ -47,10 +50,10 @@ def pt_eviction(pt_fences: str) -> Scenario:
 
 def delayed_entity(update: str) -> Scenario:
     """Case 6: an unmap waits for the VM's user fences on the delayed entity; a fault-path
-    update queued behind it on the same entity waits for the faulting job."""
-    s = base(f"fault-path updates with {update}", update=update)
+    update (``amdgpu_vm_handle_fault`` writing the dummy page at an address no range or BO
+    maps) queued behind it on the same entity waits for the faulting job."""
+    s = base(f"fault-path updates with {update}", update=update, fault="dummy-page")
     s.process("app", ["gpu0"])
-    s.svm("app", 0x4000_0000, 2 * MiB, "system", preferred="system")
     s.bo("buf", "gpu0.vram", 64 * KiB, "app")
     s.map("buf", "app", 0x9000_0000)
     s.job("c1", "comp0", "app", touches=(0x4000_0000, 8 * KiB))

@@ -65,6 +65,7 @@ def test_an_application_thread_blocked_forever_is_a_stall() -> None:
     s.svm("app", 0x4000_0000, 2 * MiB, "system", preferred="system")
     s.job("c1", "comp0", "app", touches=(0x7000_0000, 4 * KiB))  # unmapped: killed...
     s.policy("fault", "silence-retry")  # ...no: silenced, so c1 stalls forever
+    s.policy("queues", "cs")  # an amdgpu_cs job: the unmap below waits for its fence
     s.bo("buf", "gpu0.vram", 64 * KiB, "app")
     s.map("buf", "app", 0x9000_0000)
     s.unmap("buf", "app")  # waits for c1's user fence (AMDGPU_SYNC_EQ_OWNER): never

@@ -114,11 +114,11 @@ scenario "a sequential stream" for P in ["none", "__POLICY__"] {{
     ),
     "alloc": FamilyTemplate(
         "alloc",
-        "no-wait",
+        "ttm",
         "Never evict to migrate: a granule that does not fit stays in system memory and is mapped there.",
         "The ``alloc`` family says how the fault handler may get memory for a page table or\n"
-        "for the pages a granule migrates into; upstream evicts only idle BOs on the fault\n"
-        "path (``no-wait``).",
+        "for the pages a granule migrates into; upstream's SVM fault path allocates as TTM\n"
+        "does, evicting and waiting (``ttm``).",
         "AllocMode, AllocRequest, Policy, hookimpl",
         "",
         '''    @hookimpl
@@ -127,11 +127,11 @@ scenario "a sequential stream" for P in ["none", "__POLICY__"] {{
 ''',
         f"""\
 # The __POLICY__ alloc policy of the __DIST__ plugin: a job writes 8MiB of SVM data with
-# 4MiB of VRAM.  Under no-wait the fault handler evicts granules to migrate new ones;
+# 4MiB of VRAM.  Under ttm the fault handler evicts granules to migrate new ones;
 # under __POLICY__ nothing is evicted and what does not fit is used from system memory.
 # The data is right either way.
 {_GPU}
-scenario "a working set twice the VRAM" for P in ["no-wait", "__POLICY__"] {{
+scenario "a working set twice the VRAM" for P in ["ttm", "__POLICY__"] {{
     policy alloc = P
     process app on gpu0
     svm app 0x4000_0000 +8MiB in system {{
@@ -141,7 +141,7 @@ scenario "a working set twice the VRAM" for P in ["no-wait", "__POLICY__"] {{
     run until idle
     expect app alive
     expect 0x4000_0000 +8MiB of app reads 7
-    expect evictions > 0 if P == "no-wait"
+    expect evictions > 0 if P == "ttm"
     expect evictions == 0 if P == "__POLICY__"
 }}
 """,

@@ -30,8 +30,8 @@ if TYPE_CHECKING:
 RUN_PREDICATE_DOCS: dict[str, str] = {
     "no deadlock": "no cycle formed in the wait-for graph (a deadlock is reported as its cycle)",
     "no potential deadlock": (
-        "the fault path never waited on a fence that transitively depends on user work "
-        "(the lockdep-style check, even if this run got lucky)"
+        "no fault handler waited on a fence whose ancestry includes user work, even if this run "
+        "got lucky (only the fault handler is watched: see below)"
     ),
     "no stall": "the run did not end with work pending, nothing runnable and no cycle",
     "no leaks": "a killed process released everything it held",

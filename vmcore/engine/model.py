@@ -27,6 +27,10 @@ if TYPE_CHECKING:
 
 PAGE = 4096
 GRANULE = 2 << 20
+VM_FAULT = 1
+"""``fault_path`` of work ``amdgpu_vm_handle_fault`` does (an address that is no SVM range)."""
+SVM_FAULT = 2
+"""``fault_path`` of work KFD's ``svm_range_restore_pages`` does (0: not the fault handler)."""
 PROCESS_COUNTERS = (
     "faults",
     "retries",
@@ -345,7 +349,13 @@ class Process:
     kill_reason: str = ""
     released: bool = False
     quiesced: int = 0
-    """Migrations in flight that stopped the process's queues (retry faults off, prefill)."""
+    """Reasons the process's queues are stopped now: migrations in flight (retry faults
+    off, prefill) and a preemption by its eviction fence."""
+    kfd: bool = False
+    """Its compute and sdma jobs are KFD user queues (the ``queues`` family said ``kfd``)."""
+    eviction_fence: SimFence | None = None
+    """KFD: the eviction fence now on its BOs and root PDs (BOOKKEEP); waiting for it
+    preempts the queues, which signals it; the restore worker makes the next one."""
     resume: Signal = field(default_factory=lambda: Signal("queues"))
     """Fired when the queues resume (or the process is killed)."""
     teardown: Actor | None = None
@@ -464,3 +474,8 @@ class Job:
     @property
     def done(self) -> bool:
         return self.finished is not None
+
+    @property
+    def kfd(self) -> bool:
+        """Work on a KFD user queue (no dma-fence on any reservation), not an ``amdgpu_cs`` job."""
+        return self.process.kfd and self.engine.kind in (EngineKind.COMPUTE, EngineKind.SDMA)

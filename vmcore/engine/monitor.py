@@ -2,7 +2,7 @@
 
 Findings are recorded when they happen (with simulated time), not reconstructed at the
 end: a user fence landing on a page-table reservation, the fault path waiting on a
-fence with user work in its ancestry (the lockdep-style *potential* deadlock), a
+fence with user work in its ancestry (a *potential* deadlock: narrower than lockdep), a
 corrupt ring, a valid PTE left pointing at freed memory.
 """
 

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from vmcore.engine.checks import Expectation, Outcome, judge_state
 from vmcore.engine.model import PAGE, Access
 from vmcore.engine.model import Job as JobState
-from vmcore.engine.sim import Sleep, WaitIdle
+from vmcore.engine.sim import Sleep, WaitFence, WaitIdle
 from vmcore.errors import ScenarioError
 
 if TYPE_CHECKING:
@@ -142,8 +142,10 @@ class Job(Statement):
     accesses: bytes = b""
 
     def run(self, t: AppThread) -> Gen:
-        t.system.submit_job(self._job(t))
-        yield from _nothing()
+        job = self._job(t)
+        for f in t.system.host_waits(job):
+            yield WaitFence(f)
+        t.system.submit_job(job)
 
     def _job(self, t: AppThread) -> JobState:
         system = t.system
@@ -153,9 +155,13 @@ class Job(Statement):
         if self.pattern not in PATTERNS:
             raise ScenarioError(f"job {self.name}: pattern {self.pattern!r} is none of {', '.join(PATTERNS)}")
         if self.pattern == "stride" and (self.stride <= 0 or self.stride % PAGE):
-            raise ScenarioError(f"job {self.name}: stride {self.stride:#x} is not a positive multiple of 4KiB")
+            raise ScenarioError(
+                f"job {self.name}: stride {self.stride:#x} is not a positive multiple of 4KiB"
+            )
         if not 1 <= self.passes <= MAX_PASSES:
-            raise ScenarioError(f"job {self.name}: passes {self.passes}: a walk repeats 1 to {MAX_PASSES:,} times")
+            raise ScenarioError(
+                f"job {self.name}: passes {self.passes}: a walk repeats 1 to {MAX_PASSES:,} times"
+            )
         if self.touches is not None:
             va, size = self.touches
             accesses.append(
@@ -196,7 +202,9 @@ class Cpu(Statement):
     value: int = 1
 
     def run(self, t: AppThread) -> Gen:
-        yield from t.system.cpu_access(t.proc(self.process), self.addr, self.size, self.op == "writes", self.value)
+        yield from t.system.cpu_access(
+            t.proc(self.process), self.addr, self.size, self.op == "writes", self.value
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -423,7 +423,8 @@ def _no_cyclic_gc() -> Iterator[None]:
 
 
 def _potential(system: System, actor: Any, fence: Any) -> None:
-    """lockdep's view: the fault path waiting on a fence with user work in its ancestry."""
+    """A potential deadlock: a fault handler waiting for a fence with user work in its
+    ancestry.  Only the fault handler's waits are watched (see docs/language.md)."""
     if actor.kind == "handler" and fence.depends_on_user:
         system.mon.find(
             "potential deadlock",

@@ -30,7 +30,7 @@ from vmcore.engine.gpu.vm import VmManager
 from vmcore.engine.gpu.vm_pt import PageTables
 from vmcore.engine.model import PAGE, Bo, Engine, EngineKind, Gpu, Granule, Job, Link, Process
 from vmcore.engine.monitor import Monitor
-from vmcore.engine.sim import Sim
+from vmcore.engine.sim import Sim, SimFence
 from vmcore.errors import ScenarioError
 from vmcore.hooks.manager import ActivePolicies
 
@@ -162,6 +162,9 @@ class System:
 
     def submit_job(self, job: Job) -> None:
         self.job_room.submit_job(job)
+
+    def host_waits(self, job: Job) -> list[SimFence]:
+        return self.job_room.host_waits(job)
 
     def cpu_access(self, proc: Process, va: int, size: int, write: bool, value: int = 1) -> Gen:
         yield from self.svm.cpu_access(proc, va, size, write, value)

@@ -14,14 +14,30 @@ from dataclasses import dataclass
 class AllocMode(enum.StrEnum):
     """How an allocation the fault handler makes may get memory."""
 
+    TTM = "ttm"
+    """As TTM allocates (upstream): evict what ``amdgpu_ttm_bo_eviction_valuable`` allows in the
+    evict family's order and wait for it; a page table whose reservation is busy is not a
+    candidate (``amdgpu_vm_evictable``)."""
     WAIT = "wait"
-    """Evict victims in the evict family's order and wait for their fences (TTM without no_wait_gpu)."""
+    """Evict victims in the evict family's order and wait for their fences, busy page
+    tables included (the 2019 hazard)."""
     NO_WAIT = "no-wait"
     """Evict only idle victims (``ttm_operation_ctx.no_wait_gpu``); fail if that is not enough."""
     RESERVE = "reserve"
     """Page tables only: take it from the emergency pool."""
     FAIL = "fail"
     """Never evict: the fault is retried later."""
+
+
+class QueueModel(enum.StrEnum):
+    """What a job on a ``compute`` or ``sdma`` engine is (family ``queues``)."""
+
+    KFD = "kfd"
+    """A KFD user queue: no dma-fence per job; the process's eviction fence (BOOKKEEP on
+    its BOs and root PDs) preempts its queues when waited for (upstream)."""
+    CS = "cs"
+    """An ``amdgpu_cs`` submission: the job's completion is a dma-fence on the BOs it uses
+    and, as the ``pt_fences`` policy says, on its VM's page-table reservation (2019)."""
 
 
 class RootPdMode(enum.StrEnum):
@@ -80,6 +96,9 @@ class AllocRequest:
     """Bytes wanted."""
     process: str
     """The process the fault belongs to."""
+    svm: bool = False
+    """True on KFD's SVM fault path (``svm_range_restore_pages``); False on
+    ``amdgpu_vm_handle_fault``'s (an address that is not an SVM range)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,9 +131,13 @@ class UpdateRequest:
     process: str
     """The process the VM belongs to."""
     fault_path: bool
-    """True when the fault handler makes it (``immediate=true`` upstream)."""
+    """True when the fault handler makes it."""
     kind: str
     """"map", "invalidate" (MMU notifier) or "unmap"."""
+    svm: bool = False
+    """With ``fault_path``: True on KFD's SVM fault path (``svm_range_map_to_gpu``,
+    ``immediate = false`` upstream), False on ``amdgpu_vm_handle_fault``'s
+    (``immediate = true``)."""
 
 
 @dataclass(frozen=True, slots=True)

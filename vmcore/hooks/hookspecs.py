@@ -2,7 +2,7 @@
 
 There are two kinds of hooks.
 
-*Decision hooks* belong to a policy family (``alloc``, ``evict``, ``root_pd``,
+*Decision hooks* belong to a policy family (``queues``, ``alloc``, ``evict``, ``root_pd``,
 ``pt_fences``, ``update``, ``fault``, ``migration``, ``pt_move``).  A scenario has one
 active policy per family and only that policy's implementation is consulted; returning
 ``None`` (or not implementing the hook) lets the family's built-in default policy
@@ -33,6 +33,7 @@ from vmcore.hooks.decisions import (
     MigrationRequest,
     PrefetchRequest,
     PtMove,
+    QueueModel,
     RootPdMode,
     UpdatePath,
     UpdateRequest,
@@ -44,6 +45,7 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 
 #: decision hook name -> policy family
 FAMILY_OF_HOOK: dict[str, str] = {
+    "vmcore_queue_model": "queues",
     "vmcore_alloc_mode": "alloc",
     "vmcore_pt_reserve": "alloc",
     "vmcore_evict_order": "evict",
@@ -60,16 +62,30 @@ FAMILY_OF_HOOK: dict[str, str] = {
 
 # -- decision hooks -------------------------------------------------------------------
 @hookspec(firstresult=True)
+def vmcore_queue_model(process: str) -> QueueModel | None:
+    """Family ``queues``: what the jobs of ``process`` on ``compute`` and ``sdma`` engines are.
+
+    Called once per process, when it is created.  ``KFD``: KFD user queues, whose jobs
+    carry no dma-fence; the process has one eviction fence, on the reservations of its
+    BOs and root PDs (BOOKKEEP), and waiting for it preempts the process's queues.
+    ``CS``: ``amdgpu_cs`` submissions whose completion is a dma-fence (the 2019 model).
+    Jobs on ``gfx`` and ``mm`` engines are always ``CS``.  ``None``: the default policy
+    ``kfd`` answers ``KFD`` (upstream ``init_kfd_vm``, ``amdgpu_amdkfd_fence``).
+    """
+
+
+@hookspec(firstresult=True)
 def vmcore_alloc_mode(request: AllocRequest) -> AllocMode | None:
     """Family ``alloc``: how may the fault handler get memory for ``request``?
 
     Called once per allocation the fault handler makes: a page table
     (``request.purpose == "pt"``) or the pages a granule migrates into
-    (``"migration"``).  Allocations outside the fault handler always evict and wait,
-    as TTM does.  Return an :class:`~vmcore.hooks.decisions.AllocMode`; ``RESERVE`` is
-    honoured only for page tables and only when :func:`vmcore_pt_reserve` set a pool
-    aside.  ``None``: the default policy ``no-wait`` answers ``NO_WAIT`` (upstream:
-    ``bp.no_wait_gpu = immediate``).
+    (``"migration"``); ``request.svm`` says which fault path makes it.  Allocations
+    outside the fault handler are always ``TTM``.  Return an
+    :class:`~vmcore.hooks.decisions.AllocMode`; ``RESERVE`` is honoured only for page
+    tables and only when :func:`vmcore_pt_reserve` set a pool aside.  ``None``: the
+    default policy ``ttm`` answers ``TTM`` on the SVM path and ``NO_WAIT`` for the page
+    tables of ``amdgpu_vm_handle_fault`` (upstream: ``bp.no_wait_gpu = immediate``).
     """
 
 
@@ -119,8 +135,9 @@ def vmcore_update_path(request: UpdateRequest) -> UpdatePath | None:
     """Family ``update``: which path a page-table update takes.
 
     Called once per update (a batch of PTEs).  ``None``: the default policy answers
-    ``IMMEDIATE`` for the fault path and ``DELAYED`` otherwise (upstream
-    ``vm->immediate`` / ``vm->delayed``).
+    ``IMMEDIATE`` for ``amdgpu_vm_handle_fault``'s updates and ``DELAYED`` for all else,
+    the SVM fault path's mapping included (upstream ``vm->immediate`` / ``vm->delayed``;
+    ``svm_range_map_to_gpu`` passes ``immediate = false``).
     """
 
 

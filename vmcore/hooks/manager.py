@@ -29,6 +29,7 @@ from vmcore.hooks.decisions import (
     MigrationRequest,
     PrefetchRequest,
     PtMove,
+    QueueModel,
     RootPdMode,
     UpdatePath,
     UpdateRequest,
@@ -285,6 +286,10 @@ class ActivePolicies:
         return got
 
     # -- the decisions, one method each (see the hookspecs for their contracts) --------
+    def queue_model(self, process: str) -> QueueModel:
+        model: QueueModel = self._ask("vmcore_queue_model", QueueModel, process=process)
+        return model
+
     def alloc_mode(self, request: AllocRequest) -> AllocMode:
         mode: AllocMode = self._ask("vmcore_alloc_mode", AllocMode, request=request)
         return mode

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from vmcore.engine.gpu.memory import Memory
-from vmcore.engine.model import Domain, Gpu, Link, Placement
+from vmcore.engine.model import Domain, Gpu, Link, Placement, Process
 from vmcore.engine.monitor import Monitor
 from vmcore.engine.sim import Sim
 from vmcore.errors import ScenarioError
@@ -25,7 +25,7 @@ def text(t: Text) -> str:
 
 
 class Device:
-    """The clock, the log, the policies, memory and the GPUs by name."""
+    """The clock, the log, the policies, memory, and the GPUs and processes by name."""
 
     def __init__(self, sim: Sim, policies: ActivePolicies, monitor: Monitor) -> None:
         self.sim = sim
@@ -36,6 +36,7 @@ class Device:
         self.memory = Memory(sim, monitor)
         self.gpus: dict[str, Gpu] = {}
         self.links: list[Link] = []
+        self.processes: dict[str, Process] = {}
 
     def log(self, actor: str, action: str, detail: str = "") -> None:
         self.mon.event(self.sim.now, actor, action, detail)

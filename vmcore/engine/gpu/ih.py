@@ -25,7 +25,7 @@ from vmcore.engine.gpu.device import Device
 from vmcore.engine.gpu.svm import Svm, Unhandled
 from vmcore.engine.gpu.vm import VmManager
 from vmcore.engine.gpu.vm_pt import SILENT_FLAGS, PageTables, bo_flags
-from vmcore.engine.model import PAGE, Gpu, Process, Vm
+from vmcore.engine.model import PAGE, VM_FAULT, Gpu, Process, Vm
 from vmcore.engine.monitor import FaultRecord
 from vmcore.engine.sim import Actor, Proc, Signal, Sleep, WaitSignal
 from vmcore.hooks.decisions import FaultAction, FaultInfo
@@ -266,7 +266,7 @@ class FaultHandler:
             bo, bva = hit
             assert bo.place is not None
             ok = yield from self.pts.map_range(
-                vm, bva, (bo.size + PAGE - 1) // PAGE, bo.place, bo_flags(bo), fault_path=True
+                vm, bva, (bo.size + PAGE - 1) // PAGE, bo.place, bo_flags(bo), fault_path=VM_FAULT
             )
             return "mapped" if ok else "failed"
         outcome = yield from self.svm.restore_pages(vm, r, f.va, f.write)
@@ -286,12 +286,12 @@ class FaultHandler:
         if action is FaultAction.KILL:
             self.on_fatal_fault(vm.process, f"no-retry fault at {f.va:#x} on {vm.gpu.name}: {reason}")
             return "killed"
-        ok = yield from self.pts.ensure_pts(vm, f.va, 1, fault_path=True)
+        ok = yield from self.pts.ensure_pts(vm, f.va, 1, fault_path=VM_FAULT)
         if not ok:
             return "failed"
         if action is FaultAction.SILENCE:
             pk = self.pts.fill_packets(vm, f.va, 1, SILENT_FLAGS)
-            yield from self.pts.update(vm, pk, fault_path=True, kind="map", wait=(f.va, 1))
+            yield from self.pts.update(vm, pk, fault_path=VM_FAULT, kind="map", wait=(f.va, 1))
             return "silenced"
         pk = self.pts.map_packets(
             vm,
@@ -300,5 +300,5 @@ class FaultHandler:
             dev.memory.dummy_page,
             int(Pte.READABLE | Pte.WRITEABLE | Pte.SYSTEM | Pte.SNOOPED),
         )
-        yield from self.pts.update(vm, pk, fault_path=True, kind="map", wait=(f.va, 1))
+        yield from self.pts.update(vm, pk, fault_path=VM_FAULT, kind="map", wait=(f.va, 1))
         return "dummy page"

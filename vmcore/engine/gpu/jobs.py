@@ -2,7 +2,9 @@
 
 Models ``amdgpu_cs`` submission (a job's completion is a user fence; at submission it
 goes on the BOs the job uses and, as the ``pt_fences`` policy says, on its VM's
-page-table reservation) and the engines executing jobs in submission order once their
+page-table reservation), KFD user queues (family ``queues``: a compute or sdma job of a
+KFD process carries no dma-fence and no implicit sync; a CS job ``after`` one is
+submitted by the application once it completed) and the engines executing jobs in submission order once their
 dependencies signaled.  A running job accesses its pages through the C core's page
 tables; a page that does not translate stalls it on a retry or no-retry fault (posted
 through the fault handler) or, behind a silent-retry PTE, without one.
@@ -61,6 +63,7 @@ class Jobs:
         if proc.killed:
             dev.log("app", "job refused", f"{job.name}: {proc.name} was killed")
             return
+        kfd = job.kfd
         deps: list[SimFence] = []
         for a in job.after:
             if a.fence is not None:
@@ -70,19 +73,23 @@ class Jobs:
                 raise ScenarioError(
                     f"job {job.name} uses {bo.name}, which has no memory (its allocation failed)"
                 )
-            deps += bo.resv.fences(Usage.READ if write else Usage.WRITE)
+            if not kfd:  # implicit sync is amdgpu_cs's; a user queue has none
+                deps += bo.resv.fences(Usage.READ if write else Usage.WRITE)
         for e in job.engine.queue:
             if e.fence is not None:
                 deps.append(e.fence)
+        # a KFD job's fence stands for its user-mode completion signal: ordering and
+        # ``after`` only, on no reservation
         job.fence = dev.sim.fence(FenceKind.USER, f"{job.name}", producer=gpu.index, deps=deps)
         job.deps = deps
         assert job.engine.actor is not None
         dev.sim.produced_by(job.fence, job.engine.actor.node)
         for bo, write in job.uses:
-            bo.resv.add(job.fence, Usage.WRITE if write else Usage.READ)
+            if not kfd:
+                bo.resv.add(job.fence, Usage.WRITE if write else Usage.READ)
             self.ttm.touch(bo)
         vm = proc.vms[gpu.name]
-        if dev.policies.cs_fence_on_page_tables(gpu.name, proc.name, job.name):
+        if not kfd and dev.policies.cs_fence_on_page_tables(gpu.name, proc.name, job.name):
             vm.resv.add(job.fence, Usage.WRITE)
             dev.mon.find(
                 "user fence on page tables",
@@ -95,6 +102,15 @@ class Jobs:
         job.wake = Signal(f"{job.name} wake")
         dev.sim.fire(self._engine_signal(job.engine))
         dev.log("app", "submit", f"{job.name} on {job.engine.name}")
+
+    def host_waits(self, job: Job) -> list[SimFence]:
+        """What the application waits for before it submits ``job``: an ``amdgpu_cs`` job
+        cannot depend on a user queue's completion through a dma-fence (a user queue has
+        none), so the application waits for the KFD jobs it comes ``after`` and submits it
+        then; their completion never becomes a fence on a reservation."""
+        if job.kfd:
+            return []
+        return [a.fence for a in job.after if a.kfd and a.fence is not None and not a.fence.signaled]
 
     @staticmethod
     def _engine_signal(eng: Engine) -> Signal:

@@ -1,20 +1,43 @@
-"""Process lifetime: creation (a VM per GPU), kill, teardown and what a killed process leaks.
+"""Process lifetime: creation (a VM per GPU), queue eviction and restore, kill, teardown
+and what a killed process leaks.
 
 Models ``kfd_process.c``: a process gets a PASID and a VM on each of its GPUs; killing
 it destroys its queues (unfinished jobs end with an error fence), drops its pending
 faults, and releases it once its last fences signaled: PTEs first, then the memory they
 pointed to.
+
+A process whose queues are KFD user queues (family ``queues``, ``kfd``) has one eviction
+fence (``amdgpu_amdkfd_fence``), added with BOOKKEEP usage to the reservations of its
+root PDs (``init_kfd_vm``) and of its BOs.  The first wait for it is its
+``enable_signaling``: KFD preempts the process's queues
+(``kgd2kfd_schedule_evict_and_restore_process`` -> ``evict_process_worker``; CWSR saves
+the waves, which works while they are stalled on a retry fault), the fence signals, and
+``PROCESS_RESTORE_TIME_MS`` later the restore worker (``restore_process_worker``)
+revalidates the evicted BOs, puts a new eviction fence on everything and resumes the
+queues.
+
+Invariants: a live KFD process has exactly one unsignalled eviction fence, except
+between a preemption and its restore; ``quiesced`` counts one for a preemption in
+progress.
 """
 
 from __future__ import annotations
 
+from vmcore.core import FenceKind
 from vmcore.engine.gpu.device import Device
 from vmcore.engine.gpu.ih import FaultHandler
 from vmcore.engine.gpu.jobs import Jobs
 from vmcore.engine.gpu.vm import VmManager
 from vmcore.engine.model import Process, Usage
-from vmcore.engine.sim import Proc, Signal, WaitFence
+from vmcore.engine.sim import Actor, Proc, Signal, SimFence, Sleep, WaitFence
 from vmcore.errors import ScenarioError
+from vmcore.hooks.decisions import QueueModel
+
+PREEMPT_NS = 10_000
+"""Preempting a process's queues (the CWSR save of its waves): a model figure."""
+PROCESS_RESTORE_NS = 100 * 1_000_000
+"""``PROCESS_RESTORE_TIME_MS`` (100, drivers/gpu/drm/amd/amdkfd/kfd_priv.h): the restore
+worker runs this long after a preemption."""
 
 
 class Processes:
@@ -25,8 +48,11 @@ class Processes:
         self.vms = vms
         self.faults = faults
         self.jobs = jobs
-        self.processes: dict[str, Process] = {}
+        self.processes: dict[str, Process] = dev.processes
         self.next_pasid = 0x8001
+        self._eviction_fences: dict[int, Process] = {}
+        """id of an unsignalled eviction fence -> its process."""
+        dev.sim.on_wait.append(self._on_wait)
 
     def create_process(self, name: str, gpus: list[str], retry_faults: bool, prefill: bool) -> Proc:
         if name in self.processes:
@@ -38,11 +64,59 @@ class Processes:
             gl.append(self.dev.gpus[g])
         proc = Process(name, self.next_pasid, gl, retry_faults, prefill)
         proc.resume = Signal(f"{name} queues")
+        proc.kfd = self.dev.policies.queue_model(name) is QueueModel.KFD
         self.next_pasid += 1
         self.processes[name] = proc
         for gpu in gl:
             yield from self.vms.create_vm(proc, gpu)
+        if proc.kfd:
+            self._new_eviction_fence(proc)
         return proc
+
+    # -- KFD queue eviction and restore --------------------------------------------------
+    def _new_eviction_fence(self, proc: Process) -> None:
+        """``amdgpu_amdkfd_fence_create``: on every root PD and BO of the process (BOOKKEEP)."""
+        fence = self.dev.sim.fence(FenceKind.KERNEL, f"eviction fence {proc.name}")
+        proc.eviction_fence = fence
+        self._eviction_fences[id(fence)] = proc
+        for vm in proc.vms.values():
+            vm.resv.add(fence, Usage.BOOKKEEP)
+        for bo in proc.bos:
+            bo.resv.add(fence, Usage.BOOKKEEP)
+
+    def _on_wait(self, actor: Actor, fence: SimFence) -> None:
+        """``amdkfd_fence_enable_signaling``: the first wait for an eviction fence starts
+        the preemption of its process's queues."""
+        proc = self._eviction_fences.pop(id(fence), None)
+        if proc is None or proc.killed:
+            return
+        ev = self.dev.sim.spawn(f"kfd evict {proc.name}", self._evict_queues(proc, fence, actor.name))
+        self.dev.sim.produced_by(fence, ev.node)
+
+    def _evict_queues(self, proc: Process, fence: SimFence, waiter: str) -> Proc:
+        """``evict_process_worker`` then, later, ``restore_process_worker``."""
+        dev = self.dev
+        proc.quiesced += 1
+        for job in proc.jobs:
+            if job.wake is not None and job.finished is None:
+                dev.sim.fire(job.wake)  # a running job stops where it is (CWSR)
+        dev.log("kfd", "evict queues", f"{proc.name}: {waiter} waits for its eviction fence")
+        yield Sleep(PREEMPT_NS)
+        if proc.killed:
+            return  # the kill signalled the fence and resumed what waited
+        dev.sim.signal(fence)
+        dev.log("kfd", "queues preempted", f"{proc.name}: eviction fence signalled")
+        yield Sleep(PROCESS_RESTORE_NS)
+        if proc.killed:
+            return
+        for bo in list(proc.bos):
+            yield from self.vms.revalidate_bo(bo)
+        self._new_eviction_fence(proc)
+        if proc.quiesced:
+            proc.quiesced -= 1
+            if not proc.quiesced:
+                dev.sim.fire(proc.resume)
+        dev.log("kfd", "restore queues", f"{proc.name}: BOs revalidated, queues resumed")
 
     def kill(self, proc: Process, reason: str) -> None:
         """Destroy P's queues: jobs end with an error fence, pending faults are dropped."""
@@ -53,6 +127,10 @@ class Processes:
         proc.killed_at = dev.sim.now
         proc.kill_reason = reason
         dev.log("kfd", "kill", f"{proc.name}: {reason}")
+        if proc.eviction_fence is not None:
+            # the queues are destroyed: nothing is left to preempt
+            self._eviction_fences.pop(id(proc.eviction_fence), None)
+            dev.sim.signal(proc.eviction_fence)
         self.faults.drop_faults_of(proc)
         for job in proc.jobs:
             if job.wake is not None:

@@ -20,7 +20,7 @@ from vmcore.core.pagetable import Pte
 from vmcore.engine.gpu.device import Device
 from vmcore.engine.gpu.ttm import Ttm
 from vmcore.engine.gpu.vm_pt import SILENT_FLAGS, PageTables
-from vmcore.engine.model import PAGE, Domain, Granule, Placement, Process, SvmRange, Vm
+from vmcore.engine.model import PAGE, SVM_FAULT, Domain, Granule, Placement, Process, SvmRange, Vm
 from vmcore.engine.sim import Proc, Signal, Sleep, WaitFence, WaitSignal
 from vmcore.errors import ScenarioError
 from vmcore.hooks.decisions import HintRequest, MigrationRequest, PrefetchRequest
@@ -152,7 +152,11 @@ class Svm:
         if dec.target != g.place.where():
             if dec.in_fault_handler:
                 moved = yield from self.migrate(
-                    g, dec.target, fault_path=True, silent=dec.silent_retry, cause=f"fault on {vm.gpu.name}"
+                    g,
+                    dec.target,
+                    fault_path=SVM_FAULT,
+                    silent=dec.silent_retry,
+                    cause=f"fault on {vm.gpu.name}",
                 )
                 if moved and dev.policies.prefetching:
                     yield from self._prefetch(vm, r, g, va, dec.target, dec.silent_retry)
@@ -161,12 +165,12 @@ class Svm:
                 dev.sim.fire(self.worker_signal)
         if not dev.reachable(vm.gpu, g.place):
             ok = yield from self.migrate(
-                g, "system", fault_path=True, silent=dec.silent_retry, cause=f"fault on {vm.gpu.name}"
+                g, "system", fault_path=SVM_FAULT, silent=dec.silent_retry, cause=f"fault on {vm.gpu.name}"
             )
             if not ok:
                 return "failed"
         ok = yield from self.pts.map_range(
-            vm, g.va, g.npages, g.place, range_flags(r, g.place), fault_path=True
+            vm, g.va, g.npages, g.place, range_flags(r, g.place), fault_path=SVM_FAULT
         )
         return "mapped" if ok else "failed"
 
@@ -198,7 +202,7 @@ class Svm:
                 if h is g or h.migrating or h.place.where() == target:
                     continue
                 ok = yield from self.migrate(
-                    h, target, fault_path=True, silent=silent, cause="prefetch", keep=tuple(kept)
+                    h, target, fault_path=SVM_FAULT, silent=silent, cause="prefetch", keep=tuple(kept)
                 )
                 if not ok:
                     return  # no room: the rest would not fit either
@@ -206,7 +210,7 @@ class Svm:
                 dev.mon.count("prefetched", 1, vm.process)
                 if dev.reachable(vm.gpu, h.place):
                     yield from self.pts.map_range(
-                        vm, h.va, h.npages, h.place, range_flags(r, h.place), fault_path=True
+                        vm, h.va, h.npages, h.place, range_flags(r, h.place), fault_path=SVM_FAULT
                     )
 
     # -- migration ---------------------------------------------------------------------
@@ -215,7 +219,7 @@ class Svm:
         g: Granule,
         target: str,
         *,
-        fault_path: bool,
+        fault_path: int,
         silent: bool,
         cause: str,
         keep: tuple[Granule, ...] = (),
@@ -301,7 +305,7 @@ class Svm:
         finally:
             g.migrating = False
 
-    def evict_granule(self, g: Granule, fault_path: bool, why: str) -> Gen:
+    def evict_granule(self, g: Granule, fault_path: int, why: str) -> Gen:
         """TTM evicts an SVM granule: it goes back to system memory."""
         ok = yield from self.migrate(g, "system", fault_path=fault_path, silent=False, cause="eviction")
         if ok:

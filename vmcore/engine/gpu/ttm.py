@@ -28,14 +28,17 @@ from sortedcontainers import SortedDict
 from vmcore.core.pagetable import Level
 from vmcore.engine.gpu.device import Device
 from vmcore.engine.gpu.memory import pool_alloc
-from vmcore.engine.model import Bo, Domain, Gpu, Granule, Placement, Vm
+from vmcore.engine.model import SVM_FAULT, Bo, Domain, Gpu, Granule, Placement, Vm
 from vmcore.hooks.decisions import AllocMode, AllocRequest, EvictCandidate, RootPdMode
 
 Gen = Generator[Any, Any, Any]
-EvictFunc = Callable[[Any, bool, str], Gen]
+EvictFunc = Callable[[Any, int, str], Gen]
 """An eviction op: (victim, fault_path, why) -> generator returning success."""
 Victim = Bo | Granule
 
+_BUSY_OK, _SKIP_BUSY_PT, _SKIP_BUSY = 0, 1, 2
+"""What a walk does with busy candidates: evict and wait for them all (``AllocMode.WAIT``),
+pass over busy page tables only (``TTM``), pass over every busy one (``NO_WAIT``)."""
 _ORDER_BITS = 32
 _PASSED_ALL = 1 << 127
 """``passed[vm]`` once a walk went past every page table of the VM."""
@@ -174,16 +177,18 @@ class Ttm:
         size: int,
         *,
         contiguous: bool,
-        fault_path: bool,
+        fault_path: int,
         purpose: str,
         process: str,
         exclude: tuple[object, ...] = (),
     ) -> Gen:
         """Allocate, evicting as the mode allows; returns a Placement or None."""
         dev = self.dev
-        mode = AllocMode.WAIT
+        mode = AllocMode.TTM
         if fault_path:
-            mode = dev.policies.alloc_mode(AllocRequest(gpu.name, purpose, size, process))
+            mode = dev.policies.alloc_mode(
+                AllocRequest(gpu.name, purpose, size, process, fault_path == SVM_FAULT)
+            )
         if (
             domain is Domain.VRAM
             and mode is AllocMode.RESERVE
@@ -201,12 +206,21 @@ class Ttm:
             return place
         why = f"allocation of {size} bytes for {purpose}"
         walk = self._walk_ordered if dev.policies.custom_evict_order else self._walk_lru
-        skip_busy = mode is AllocMode.NO_WAIT
+        busy = (
+            _BUSY_OK if mode is AllocMode.WAIT else _SKIP_BUSY if mode is AllocMode.NO_WAIT else _SKIP_BUSY_PT
+        )
+        if not fault_path and mode is AllocMode.TTM:
+            # amdgpu_ttm_bo_eviction_valuable: in the process's own context (an ioctl, not the
+            # fault handler's kworker) its KFD BOs, page tables and SVM BOs, which carry its
+            # eviction fence, are not candidates (amdkfd_fence_check_mm(f, current->mm))
+            own = dev.processes.get(process)
+            if own is not None and own.kfd and not own.killed:
+                exclude = (*exclude, own)
         tried: set[int] = set()
         passed: dict[Vm, int] = {}
         while True:
             progressed = False
-            for obj in walk(gpu, exclude, tried, passed, skip_busy):
+            for obj in walk(gpu, exclude, tried, passed, busy):
                 ok = yield from self.evict(obj, fault_path=fault_path, why=why)
                 progressed = True
                 place = dev.memory.try_alloc(gpu, domain, size, contiguous)
@@ -218,31 +232,39 @@ class Ttm:
                 return None
 
     @staticmethod
-    def _candidate(obj: Victim, gpu: Gpu, exclude: tuple[object, ...]) -> tuple[bool, bool]:
-        """(may it be evicted for this allocation, is it busy)."""
+    def _candidate(obj: Victim, gpu: Gpu, exclude: tuple[object, ...], busy_pts: bool) -> tuple[bool, bool]:
+        """(may it be evicted for this allocation, is it busy); ``busy_pts``: busy page
+        tables are candidates too (the 2019 hazard, ``AllocMode.WAIT``)."""
         place = obj.place
         if place is None or place.domain is not Domain.VRAM or place.gpu is not gpu or obj in exclude:
             return False, False
         if isinstance(obj, Granule):
+            if exclude and obj.range.process in exclude:
+                return False, False
             return not obj.migrating, False
+        if exclude and (obj.owner in exclude or (obj.pt_of is not None and obj.pt_of.process in exclude)):
+            return False, False
         busy = not obj.resv.idle()
-        if obj.pt_of is not None and obj.pt_handle == 0 and busy:
-            return False, False  # amdgpu_vm_evictable: never a busy root PD
+        if obj.pt_of is not None and busy and (obj.pt_handle == 0 or not busy_pts):
+            return False, False  # amdgpu_vm_evictable: never a busy PD/PT (a busy root PD not even then)
         return True, busy
 
     def _walk_lru(
-        self, gpu: Gpu, exclude: tuple[object, ...], tried: set[int], passed: dict[Vm, int], skip_busy: bool
+        self, gpu: Gpu, exclude: tuple[object, ...], tried: set[int], passed: dict[Vm, int], busy: int
     ) -> Iterator[Victim]:
         """The default order: the LRU from its head, with a cursor that survives the
         evictions made meanwhile (``ttm_lru_walk_for_evict``); yields what to evict.
 
         Each candidate reached is tried once per allocation (``tried``); one that is
         busy is passed over when the allocation may not wait.  A VM's page tables are
-        all busy or all idle: a busy VM is passed over whole, and ``passed[vm]`` records
-        how far the walk has gone past it (its page tables up to there count as tried,
-        as they would one by one)."""
+        all busy or all idle: a busy VM is passed over whole (unless busy page tables are
+        candidates), and ``passed[vm]`` records how far the walk has gone past it (its page
+        tables up to there count as tried, as they would one by one); so is the VM of a
+        process in ``exclude``."""
         lru = gpu.lru
         assert lru is not None
+        skip_busy = busy == _SKIP_BUSY
+        busy_pts = busy == _BUSY_OK
         cursor = -1
         while True:  # one merge from the cursor until a yield (the LRU may change then)
             skipped: list[Vm] = []
@@ -250,7 +272,7 @@ class Ttm:
                 (iter(lru.main.irange(cursor, None, (False, True))), lru.main, False)
             ]
             for vm, d in lru.groups.items():
-                if skip_busy and not vm.resv.idle():
+                if (not busy_pts and not vm.resv.idle()) or (exclude and vm.process in exclude):
                     skipped.append(vm)
                     continue
                 start = max(cursor, passed.get(vm, -1))
@@ -271,11 +293,11 @@ class Ttm:
                 if id(obj) in tried:
                     continue
                 if not grouped:
-                    ok, busy = self._candidate(obj, gpu, exclude)
+                    ok, is_busy = self._candidate(obj, gpu, exclude, busy_pts)
                     if not ok:
                         continue
                     tried.add(id(obj))
-                    if busy and skip_busy:
+                    if is_busy and skip_busy:
                         continue
                 else:
                     tried.add(id(obj))  # an idle VM's page table, or one the allocation may wait for
@@ -291,11 +313,13 @@ class Ttm:
             yield found
 
     def _walk_ordered(
-        self, gpu: Gpu, exclude: tuple[object, ...], tried: set[int], passed: dict[Vm, int], skip_busy: bool
+        self, gpu: Gpu, exclude: tuple[object, ...], tried: set[int], passed: dict[Vm, int], busy: int
     ) -> Iterator[Victim]:
         """The active evict policy orders every candidate (one question per walk)."""
         lru = gpu.lru
         assert lru is not None
+        skip_busy = busy == _SKIP_BUSY
+        busy_pts = busy == _BUSY_OK
         every = lru.objects()
         bos = sorted((o for o in every if isinstance(o, Bo)), key=lambda o: o.order)
         granules = sorted(
@@ -307,7 +331,7 @@ class Ttm:
         for obj in ordered:
             if id(obj) in tried:
                 continue
-            ok, busy = self._candidate(obj, gpu, exclude)
+            ok, is_busy = self._candidate(obj, gpu, exclude, busy_pts)
             if not ok:
                 continue
             if isinstance(obj, Granule):
@@ -318,8 +342,8 @@ class Ttm:
             else:
                 kind = "bo" if obj.pt_of is None else "root_pd" if obj.pt_handle == 0 else "pt"
                 name = obj.name
-                cands.append(EvictCandidate(name, kind, obj.size, obj.lru, obj.uses, obj.created, busy))
-            by_name[name] = (obj, busy)
+                cands.append(EvictCandidate(name, kind, obj.size, obj.lru, obj.uses, obj.created, is_busy))
+            by_name[name] = (obj, is_busy)
         if not cands:
             return
         for cand in self.dev.policies.evict_order(cands):
@@ -331,6 +355,6 @@ class Ttm:
                 continue
             yield got[0]
 
-    def evict(self, obj: object, *, fault_path: bool, why: str) -> Gen:
+    def evict(self, obj: object, *, fault_path: int, why: str) -> Gen:
         """Move ``obj`` out of VRAM through the op of its kind; returns success."""
         return (yield from self.evict_funcs[type(obj)](obj, fault_path, why))

@@ -196,6 +196,8 @@ class VmManager:
         if pinned and place is not None and place.pool is not None:
             for h, _, _ in place.blocks:
                 place.pool.pin(h)
+        if owner.eviction_fence is not None:
+            bo.resv.add(owner.eviction_fence, Usage.BOOKKEEP)  # a KFD BO carries its process's eviction fence
         self.ttm.register(bo)
         self.ttm.placed(bo)
         self.ttm.touch(bo)
@@ -232,11 +234,12 @@ class VmManager:
         for vm, va in list(bo.mappings.items()):
             if vm.process is not proc:
                 continue
-            # AMDGPU_SYNC_EQ_OWNER: an unmap waits for the VM's own user work
+            # AMDGPU_SYNC_EQ_OWNER: an unmap waits for the VM's own amdgpu_cs work (a KFD
+            # user queue's jobs have no fence to wait for)
             deps = [
                 j.fence
                 for j in proc.jobs
-                if j.fence is not None and not j.fence.signaled and j.engine.gpu is vm.gpu
+                if j.fence is not None and not j.fence.signaled and j.engine.gpu is vm.gpu and not j.kfd
             ]
             f = yield from self.pts.update(
                 vm,
@@ -262,7 +265,7 @@ class VmManager:
         return None
 
     # -- moves TTM asks for ------------------------------------------------------------
-    def evict_bo(self, bo: Bo, fault_path: bool, why: str) -> Gen:
+    def evict_bo(self, bo: Bo, fault_path: int, why: str) -> Gen:
         """Evict a BO, a page table or a root PD out of VRAM; returns success."""
         dev = self.dev
         actor = dev.current_name()
@@ -312,6 +315,30 @@ class VmManager:
         dev.mon.count("bytes_moved", bo.size, bo.owner)
         dev.log(actor, "evicted", f"{bo.name} to {dst.where()}")
         return True
+
+    def revalidate_bo(self, bo: Bo) -> Gen:
+        """KFD's restore worker (``amdgpu_amdkfd_gpuvm_restore_process_bos``): a BO evicted
+        from its home VRAM goes back when it fits there without evicting anything else,
+        and is remapped; otherwise it stays where it is, mapped there."""
+        dev = self.dev
+        old = bo.place
+        if bo.home is not Domain.VRAM or bo.gpu is None or old is None or old.domain is Domain.VRAM:
+            return
+        gpu = bo.gpu
+        new = dev.memory.try_alloc(gpu, Domain.VRAM, bo.size, bo.contiguous)
+        if new is None or gpu.pq is None:
+            if new is not None:
+                dev.memory.free(new, f"revalidation of {bo.name}")
+            return
+        yield from gpu.pq.copy(old, new, bo.size, f"revalidate {bo.name}", bo.resv)
+        bo.place = new
+        self.ttm.placed(bo)
+        for vm, va in list(bo.mappings.items()):
+            if vm.alive:
+                yield from self.pts.map_range(vm, va, bo.size // PAGE, new, bo_flags(bo), fault_path=0)
+        dev.memory.free(old, f"revalidation of {bo.name}", bo_scope(bo))
+        dev.mon.count("bytes_moved", bo.size, bo.owner)
+        dev.log(dev.current_name(), "revalidated", f"{bo.name} to {new.where()}")
 
     def evict_page_tables(self, proc: Process, gpu: str | None, va: int | None) -> Gen:
         """``evict page tables of P [on GPU] [at ADDR]``: push them out of VRAM."""

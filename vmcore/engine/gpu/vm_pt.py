@@ -22,7 +22,7 @@ from vmcore.core.pagetable import ENTRIES_PER_PT, Invalidate, Level, Pte
 from vmcore.engine.gpu.device import Device
 from vmcore.engine.gpu.ring import DIRECT_WRITER, KernelJob, Packets, PageQueue
 from vmcore.engine.gpu.ttm import Ttm
-from vmcore.engine.model import PAGE, Bo, Domain, Placement, Usage, Vm
+from vmcore.engine.model import PAGE, SVM_FAULT, Bo, Domain, Placement, Usage, Vm
 from vmcore.engine.sim import SimFence, WaitFence
 from vmcore.errors import ScenarioError
 from vmcore.hooks.decisions import UpdatePath, UpdateRequest
@@ -70,7 +70,7 @@ class PageTables:
         self._updates = 0
 
     # -- page-table BOs --------------------------------------------------------------
-    def ensure_pts(self, vm: Vm, va: int, npages: int, *, fault_path: bool) -> Gen:
+    def ensure_pts(self, vm: Vm, va: int, npages: int, *, fault_path: int) -> Gen:
         """Allocate the PDs/PTs missing under [va, va + npages pages); returns success."""
         dev = self.dev
         for level, base in vm.pt.missing(va, npages):
@@ -179,7 +179,7 @@ class PageTables:
         vm: Vm,
         packets: Packets,
         *,
-        fault_path: bool,
+        fault_path: int,
         kind: str,
         deps: list[SimFence] | None = None,
         wait: tuple[int, int] | None = None,
@@ -189,7 +189,9 @@ class PageTables:
         caller waits for it here; a quiet page queue then runs it at once
         (``PageQueue.run_now``) unless a job watches those pages."""
         dev = self.dev
-        path = dev.policies.update_path(UpdateRequest(vm.gpu.name, vm.process.name, fault_path, kind))
+        path = dev.policies.update_path(
+            UpdateRequest(vm.gpu.name, vm.process.name, bool(fault_path), kind, fault_path == SVM_FAULT)
+        )
         deps = list(deps or [])
         if not packets:
             return None
@@ -240,7 +242,7 @@ class PageTables:
         place: Placement,
         flags: int,
         *,
-        fault_path: bool,
+        fault_path: int,
         kind: str = "map",
         deps: list[SimFence] | None = None,
     ) -> Gen:

@@ -16,12 +16,14 @@ from vmcore.hooks.policies import (
     prefetch,
     pt_fences,
     pt_move,
+    queues,
     root_pd,
     update,
 )
 from vmcore.hooks.policies.base import Policy, PolicyError
 
 FAMILIES: dict[str, list[type[Policy]]] = {
+    "queues": queues.POLICIES,
     "alloc": alloc.POLICIES,
     "evict": evict.POLICIES,
     "prefetch": prefetch.POLICIES,

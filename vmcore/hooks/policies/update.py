@@ -1,7 +1,12 @@
 """Family ``update``: the path page-table updates take.
 
-Upstream ``amdgpu_vm_sdma_commit`` pushes the fault path's updates to ``vm->immediate``
-and everything else to ``vm->delayed`` (drivers/gpu/drm/amd/amdgpu/amdgpu_vm_sdma.c).
+Upstream ``amdgpu_vm_sdma_commit`` pushes updates made with ``immediate = true`` to
+``vm->immediate`` and everything else to ``vm->delayed``
+(drivers/gpu/drm/amd/amdgpu/amdgpu_vm_sdma.c).  Only ``amdgpu_vm_handle_fault``'s
+single-page writes (an address that is not an SVM range) are immediate; KFD's SVM fault
+path maps through ``svm_range_map_to_gpu`` with ``immediate = false``
+(drivers/gpu/drm/amd/amdkfd/kfd_svm.c), and MMU-notifier invalidations are unlocked
+updates on the delayed entity.
 """
 
 from __future__ import annotations
@@ -14,11 +19,14 @@ from vmcore.hooks.policies.base import Policy
 class SplitEntities(Policy):
     family = "update"
     name = "split-entities"
-    doc = "Fault path on the VM's immediate entity, all else on its delayed entity (upstream)."
+    doc = (
+        "amdgpu_vm_handle_fault's updates on the VM's immediate entity; the SVM fault path's mapping, "
+        "MMU-notifier invalidations and all else on its delayed entity (upstream)."
+    )
 
     @hookimpl
     def vmcore_update_path(self, request: UpdateRequest) -> UpdatePath:
-        return UpdatePath.IMMEDIATE if request.fault_path else UpdatePath.DELAYED
+        return UpdatePath.IMMEDIATE if request.fault_path and not request.svm else UpdatePath.DELAYED
 
 
 class ImmediateEntity(Policy):
