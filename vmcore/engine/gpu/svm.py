@@ -18,6 +18,7 @@ from typing import Any
 
 from vmcore.core.pagetable import Pte
 from vmcore.engine.gpu.device import Device
+from vmcore.engine.gpu.svm_split import cut, max_range_bytes, pieces
 from vmcore.engine.gpu.ttm import Ttm
 from vmcore.engine.gpu.vm_pt import SILENT_FLAGS, PageTables
 from vmcore.engine.model import PAGE, SVM_FAULT, Domain, Granule, Placement, Process, SvmRange, Vm
@@ -70,43 +71,49 @@ class Svm:
 
     # -- registration ----------------------------------------------------------------
     def create_svm(self, proc: Process, start: int, size: int, loc: str, attrs: dict[str, Any]) -> Gen:
-        r = SvmRange(proc, start, size)
-        for k, v in attrs.items():
-            setattr(r, k, v)
-        if "access" not in attrs:
-            r.access = [
-                g.name
-                for g in proc.gpus
-                if proc.retry_faults and g.name not in r.in_place and g.name not in r.no_access
-            ]
+        """``svm_range_add``: register [start, start + size) as ranges of at most
+        ``max_svm_range_pages`` each (``svm_split.max_range_bytes``), with ``attrs``."""
         for other in proc.ranges:
             if start < other.end and other.start < start + size:
                 raise ScenarioError(f"svm range {start:#x} +{size:#x} overlaps the range at {other.start:#x}")
         domain, gpu = self.dev.where(loc)
-        gran = r.granularity
-        va = start
-        while va < start + size:
-            end = min((va // gran + 1) * gran, start + size)
-            n = end - va
-            if domain is Domain.VRAM:
-                assert gpu is not None
-                place = yield from self.ttm.alloc(
-                    gpu, domain, n, contiguous=False, fault_path=False, purpose="range", process=proc.name
-                )
-                if place is None:
-                    raise ScenarioError(f"svm range {start:#x} does not fit in {loc}")
-            else:
-                place = self.dev.memory.sysmem.alloc(n)
-            g = Granule(r, len(r.granules), va, n, place)
-            self.ttm.register(g)
-            self.ttm.placed(g)
-            self.ttm.touch(g)
-            r.granules.append(g)
-            va = end
-        proc.ranges.append(r)
+        made = []
+        for pstart, psize in pieces(start, size, max_range_bytes(list(self.dev.gpus.values()))):
+            r = SvmRange(proc, pstart, psize)
+            for k, v in attrs.items():
+                setattr(r, k, list(v) if isinstance(v, list) else v)
+            if "access" not in attrs:
+                r.access = [
+                    g.name
+                    for g in proc.gpus
+                    if proc.retry_faults and g.name not in r.in_place and g.name not in r.no_access
+                ]
+            gran = r.granularity
+            va = pstart
+            while va < pstart + psize:
+                end = min((va // gran + 1) * gran, pstart + psize)
+                n = end - va
+                if domain is Domain.VRAM:
+                    assert gpu is not None
+                    place = yield from self.ttm.alloc(
+                        gpu, domain, n, contiguous=False, fault_path=False, purpose="range", process=proc.name
+                    )
+                    if place is None:
+                        raise ScenarioError(f"svm range {start:#x} does not fit in {loc}")
+                else:
+                    place = self.dev.memory.sysmem.alloc(n)
+                g = Granule(r, len(r.granules), va, n, place)
+                self.ttm.register(g)
+                self.ttm.placed(g)
+                self.ttm.touch(g)
+                r.granules.append(g)
+                va = end
+            proc.ranges.append(r)
+            made.append(r)
         self.dev.log("app", "svm", f"{proc.name} {start:#x} +{size:#x} in {loc}")
         if not proc.retry_faults or proc.prefill:
-            yield from self.map_on_access(proc, r)
+            for r in made:
+                yield from self.map_on_access(proc, r)
 
     def map_on_access(self, proc: Process, r: SvmRange, granules: list[Granule] | None = None) -> Gen:
         """XNACK off / GPU_ALWAYS_MAPPED: map the range on its access GPUs (the restore worker)."""
@@ -377,40 +384,80 @@ class Svm:
             return "system"
         return target
 
-    def migrate_hint(self, proc: Process, va: int, size: int, target: str) -> Gen:
-        self.dev.where(target)
-        silent = self.dev.policies.hint_silent_retry(HintRequest(proc.name, va, size, target))
-        end = va + size
+    def _settle_edges(self, proc: Process, va: int, end: int) -> Gen:
+        """Wait until no granule that a cut at ``va`` or ``end`` falls inside is migrating."""
+        for edge in (va, end):
+            r = proc.range_at(edge)
+            if r is not None and r.start < edge:
+                g = r.granule_at(edge)
+                while g.migrating and not proc.killed:
+                    yield Sleep(1_000)
+
+    def _overlapping(self, proc: Process, va: int, end: int, what: str) -> Gen:
+        """The ranges of ``proc`` over [va, end), cut at ``va`` and ``end`` (each piece keeps
+        its attributes, data and mappings); an address with no range is an error.  Waits
+        first for migrations of the granules a cut would fall in."""
         a = va
         while a < end:
             r = proc.range_at(a)
             if r is None:
-                raise ScenarioError(f"migrate {a:#x}: no svm range of {proc.name} there")
-            g = r.granule_at(a)
+                raise ScenarioError(f"{what} {a:#x}: no svm range of {proc.name} there")
+            a = r.end
+        yield from self._settle_edges(proc, va, end)
+        out = []
+        for r in list(proc.ranges):
+            if r.start < end and va < r.end:
+                out.append(cut(self.dev, self.ttm, r, va, end))
+        return out
+
+    def migrate_hint(self, proc: Process, va: int, size: int, target: str) -> Gen:
+        """A prefetch (``KFD_IOCTL_SVM_ATTR_PREFETCH_LOC``): move exactly [va, va + size),
+        cutting the ranges at its ends, to ``svm_range_best_prefetch_location``; with retry
+        faults on, also map it at once on the target GPU when that GPU is in the range's
+        ``access`` set (``svm_range_validate_and_map`` after the migration)."""
+        dev = self.dev
+        dev.where(target)
+        silent = dev.policies.hint_silent_retry(HintRequest(proc.name, va, size, target))
+        ranges = yield from self._overlapping(proc, va, va + size, "migrate")
+        for r in ranges:
             where = self.prefetch_target(proc, r, target)
-            yield from self.migrate(g, where, fault_path=False, silent=silent, cause="prefetch hint")
-            a = g.va + g.size
+            domain, gpu = dev.where(where)
+            for g in list(r.granules):
+                yield from self.migrate(g, where, fault_path=False, silent=silent, cause="prefetch hint")
+            if (
+                domain is Domain.VRAM
+                and gpu is not None
+                and proc.retry_faults
+                and not proc.prefill
+                and gpu.name in r.access
+                and not proc.killed
+            ):
+                vm = proc.vms.get(gpu.name)
+                if vm is not None and vm.alive:
+                    for g in r.granules:
+                        if g.place.where() == where:
+                            yield from self.pts.map_range(
+                                vm, g.va, g.npages, g.place, range_flags(r, g.place), fault_path=False
+                            )
 
     def munmap(self, proc: Process, va: int, size: int) -> Gen:
+        """``svm_range_unmap_from_cpu``: the ranges are cut at the ends of [va, va + size);
+        what lies inside is unmapped from every GPU and freed, the rest keeps its data,
+        attributes and mappings."""
         dev = self.dev
         end = va + size
+        yield from self._settle_edges(proc, va, end)
         for r in list(proc.ranges):
-            keep = []
-            for g in r.granules:
-                if g.va < end and va < g.va + g.size:
-                    yield from self.invalidate_granule(proc, g, 0)
-                    dev.memory.free(g.place, f"munmap of {proc.name} {g.va:#x}", granule_scope(g))
-                    self.ttm.placed(g)
-                else:
-                    keep.append(g)
-            if len(keep) == len(r.granules):
+            if not (r.start < end and va < r.end):
                 continue
-            r.granules = keep
-            if not keep:
-                proc.ranges.remove(r)
-            else:  # what is left may have a hole: range_at checks for a granule
-                r.start = keep[0].va
-                r.size = keep[-1].va + keep[-1].size - r.start
+            r = cut(dev, self.ttm, r, va, end)
+            for g in r.granules:
+                while g.migrating and not proc.killed:
+                    yield Sleep(1_000)
+                yield from self.invalidate_granule(proc, g, 0)
+                dev.memory.free(g.place, f"munmap of {proc.name} {g.va:#x}", granule_scope(g))
+                self.ttm.placed(g)
+            proc.ranges.remove(r)
         dev.log("app", "munmap", f"{proc.name} {va:#x} +{size:#x}")
 
     def values_at(self, proc: Process, va: int, size: int, value: int) -> tuple[bool, str]:

@@ -1,0 +1,63 @@
+"""SVM ranges as KFD keeps them: pieces of at most max_svm_range_pages, cut by munmap and
+prefetch with data, attributes and mappings kept (issue 14)."""
+
+from __future__ import annotations
+
+from tests.engine.scenarios import ENGINES, KiB, MiB
+from vmcore.engine import Scenario
+from vmcore.engine.gpu.svm_split import max_range_bytes, pieces
+from vmcore.engine.model import Gpu
+
+
+def test_max_range_is_a_32nd_of_the_smallest_vram_clamped_and_a_power_of_two() -> None:
+    def gpus(*sizes: int) -> list[Gpu]:
+        return [Gpu(f"g{i}", s, 1 << 30) for i, s in enumerate(sizes)]
+
+    assert max_range_bytes(gpus(16 * MiB)) == 2 * MiB  # 512 KiB, clamped up to 2 MiB
+    assert max_range_bytes(gpus(8 << 30)) == 256 * MiB
+    assert max_range_bytes(gpus(8 << 30, 3 << 30)) == 64 * MiB  # 96 MiB, rounded down
+    assert max_range_bytes(gpus(1 << 40)) == 1 << 30  # clamped to 1 GiB
+    assert pieces(0x4010_0000, 5 * MiB, 2 * MiB) == [
+        (0x4010_0000, 1 * MiB),
+        (0x4020_0000, 2 * MiB),
+        (0x4040_0000, 2 * MiB),
+    ]
+
+
+def sequential_prefetch_at(va: int) -> float:
+    """64 KiB granules; the fault at ``va`` brings the next 128 KiB along, inside its range."""
+    s = Scenario("pieces")
+    s.gpu("gpu0", vram=16 * MiB, engines=ENGINES)
+    s.policy("prefetch", "sequential", size=128 * KiB)
+    s.process("app", ["gpu0"])
+    s.svm("app", 0x4000_0000, 4 * MiB, "system", granularity=64 * KiB)
+    s.job("c", "comp0", "app", touches=(va, 4 * KiB))
+    s.run_until_idle()
+    return s.run().metrics["prefetched"]
+
+
+def test_a_registered_range_is_cut_into_pieces_that_bound_what_a_fault_brings() -> None:
+    # 16 MiB of VRAM: pieces of 2 MiB; the last granule of the first piece has nothing
+    # after it in its range, one in the middle has two
+    assert sequential_prefetch_at(0x4000_0000 + 1 * MiB) == 2
+    assert sequential_prefetch_at(0x4000_0000 + 2 * MiB - 64 * KiB) == 0
+
+
+def test_a_munmap_inside_one_granule_leaves_both_sides_mapped_and_intact() -> None:
+    s = Scenario("hole in a granule")
+    s.gpu("gpu0", vram=16 * MiB, engines=ENGINES)
+    s.process("app", ["gpu0"])
+    s.svm("app", 0x4000_0000, 2 * MiB, "system")
+    s.job("w", "comp0", "app", touches=(0x4000_0000, 2 * MiB), write=True, value=3)
+    s.run_until_idle()
+    s.munmap("app", 0x4008_0000, 64 * KiB)
+    s.job("r", "comp0", "app", touches=(0x4000_0000, 512 * KiB))
+    s.job("r2", "comp0", "app", touches=(0x4009_0000, 1 * MiB), after=["r"])
+    s.run_until_idle()
+    s.expect("alive", "app")
+    s.expect("reads", 0x4000_0000, 512 * KiB, "app", 3)
+    s.expect("reads", 0x4009_0000, 1 * MiB, "app", 3)
+    s.expect("in", 0x4009_0000, 1 * MiB, "app", "gpu0.vram")
+    s.expect("metric", "faults", "==", 1)  # the two sides kept their mappings: no new fault
+    r = s.run()
+    assert r.passed, r.summary()

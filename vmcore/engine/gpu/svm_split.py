@@ -1,0 +1,109 @@
+"""Cutting SVM ranges as KFD does: ``svm_range_split`` and the maximum range size.
+
+Models ``svm_range_split`` / ``svm_range_split_head`` / ``svm_range_split_tail`` and
+``svm_range_set_max_pages`` (drivers/gpu/drm/amd/amdkfd/kfd_svm.c): a registered range
+is cut into pieces of at most ``max_svm_range_pages``, aligned to that size, and
+``munmap`` or a prefetch of part of a range cuts it at the given boundaries.  The pieces
+keep the range's attributes, its data where it is and its GPU mappings: a granule cut in
+two becomes two granules whose placements share the memory of the original
+(:meth:`Memory.split`), as the pieces of a split range share its VRAM buffer.
+
+Invariants: the granules of a range tile it in address order; a cut never falls inside
+a page; a granule being migrated is never cut (callers wait for it).
+"""
+
+from __future__ import annotations
+
+from vmcore.engine.gpu.device import Device
+from vmcore.engine.gpu.ttm import Ttm
+from vmcore.engine.model import PAGE, Gpu, Granule, SvmRange
+
+MIN_RANGE = 2 << 20
+MAX_RANGE = 1 << 30
+
+
+def max_range_bytes(gpus: list[Gpu]) -> int:
+    """``svm_range_set_max_pages``: 1/32 of the smallest VRAM of all GPUs, rounded down to
+    a power of two and clamped to 2 MiB .. 1 GiB."""
+    if not gpus:
+        return MAX_RANGE
+    want = min(g.vram_size for g in gpus) // 32
+    size = MIN_RANGE
+    while size * 2 <= want and size < MAX_RANGE:
+        size *= 2
+    return size
+
+
+def pieces(start: int, size: int, max_bytes: int) -> list[tuple[int, int]]:
+    """[start, start + size) cut at multiples of ``max_bytes``: (start, size) per piece."""
+    out = []
+    va, end = start, start + size
+    while va < end:
+        nxt = min((va // max_bytes + 1) * max_bytes, end)
+        out.append((va, nxt - va))
+        va = nxt
+    return out
+
+
+def split_granule(dev: Device, ttm: Ttm, g: Granule, at: int) -> Granule:
+    """Cut ``g`` at ``at`` (a page boundary inside it): ``g`` keeps the head, the new
+    granule (returned, placed after it in its range) takes the tail, sharing ``g``'s
+    memory, its LRU position and its history."""
+    assert g.va < at < g.va + g.size and at % PAGE == 0 and not g.migrating
+    r = g.range
+    head, tail = dev.memory.split(g.place, at - g.va)
+    t = Granule(r, g.index + 1, at, g.va + g.size - at, tail)
+    g.size = at - g.va
+    g.place = head
+    t.lru, t.uses, t.vram_visits = g.lru, g.uses, dict(g.vram_visits) if g.vram_visits else None
+    ttm.register(t)
+    ttm.placed(t)
+    t.arrived = g.arrived
+    i = r.granules.index(g)
+    r.granules.insert(i + 1, t)
+    for k in range(i + 1, len(r.granules)):
+        r.granules[k].index = k
+    return t
+
+
+def split_range(dev: Device, ttm: Ttm, r: SvmRange, at: int) -> SvmRange:
+    """``svm_range_split``: ``r`` keeps [start, at), the new range (returned, after it in
+    the process's list) takes [at, end) with the same attributes; a granule that spans
+    ``at`` is cut first."""
+    assert r.start < at < r.end and at % PAGE == 0
+    g = r.granule_at(at)
+    if g.va != at:
+        split_granule(dev, ttm, g, at)
+    tail = SvmRange(
+        r.process,
+        at,
+        r.end - at,
+        preferred=r.preferred,
+        access=list(r.access),
+        in_place=list(r.in_place),
+        no_access=list(r.no_access),
+        granularity=r.granularity,
+        readonly=r.readonly,
+        exec=r.exec,
+    )
+    tail.granules = [x for x in r.granules if x.va >= at]
+    r.granules = [x for x in r.granules if x.va < at]
+    for k, x in enumerate(tail.granules):
+        x.range, x.index = tail, k
+    r.size = at - r.start
+    procs = r.process.ranges
+    procs.insert(procs.index(r) + 1, tail)
+    return tail
+
+
+def cut(dev: Device, ttm: Ttm, r: SvmRange, lo: int, hi: int) -> SvmRange:
+    """Cut ``r`` at ``lo`` and ``hi`` where they fall inside it; returns the range that
+    covers [max(lo, start), min(hi, end))."""
+    if r.start < lo < r.end:
+        r = split_range(dev, ttm, r, lo)
+    if r.start < hi < r.end:
+        split_range(dev, ttm, r, hi)
+    return r
+
+
+__all__ = ["cut", "max_range_bytes", "pieces", "split_granule", "split_range"]
