@@ -144,13 +144,8 @@ class PageQueue:
     def _wake_scheduler(self, _f: SimFence) -> None:
         self.sim.fire(self.wake)
 
-    def copy(self, src: Placement, dst: Placement, size: int, what: Text, resv: Resv | None = None) -> Gen:
-        """A kernel copy through TTM's entity (``amdgpu_copy_buffer``), waited for; its
-        fence goes on ``resv`` (KERNEL usage) while it runs."""
-
-        def name() -> str:
-            return f"copy {text(what)}"
-
+    @staticmethod
+    def _copy_packets(src: Placement, dst: Placement, size: int) -> Packets:
         pkts: Packets = []
         done = 0
         while done < size:
@@ -159,6 +154,16 @@ class PageQueue:
             n = min(s_runs[0][1], d_runs[0][1], 1 << 30)
             pkts.append((Op.COPY, s_runs[0][0], d_runs[0][0], 0, 0, n))
             done += n
+        return pkts
+
+    def copy(self, src: Placement, dst: Placement, size: int, what: Text, resv: Resv | None = None) -> Gen:
+        """A kernel copy through TTM's entity (``amdgpu_copy_buffer``), waited for; its
+        fence goes on ``resv`` (KERNEL usage) while it runs."""
+
+        def name() -> str:
+            return f"copy {text(what)}"
+
+        pkts = self._copy_packets(src, dst, size)
         if self.run_now(self.move_entity, pkts, [], name):
             return
         fence = self.sim.fence(FenceKind.KERNEL, name())
@@ -166,6 +171,12 @@ class PageQueue:
         if resv is not None:
             resv.add(fence, Usage.KERNEL)
         yield WaitFence(fence)
+
+    def copy_unwaited(self, src: Placement, dst: Placement, size: int, what: Text) -> SimFence:
+        """The same copy, scheduled and not waited for: its fence (the submitter goes on)."""
+        fence = self.sim.fence(FenceKind.KERNEL, f"copy {text(what)}")
+        self.push_kernel_job(self.move_entity, KernelJob(fence.name, self._copy_packets(src, dst, size), [], fence))
+        return fence
 
     def run_now(self, entity: Entity, packets: Packets, deps: list[SimFence], name: Text) -> bool:
         """Run a kernel job that its submitter is about to wait for at once, within the

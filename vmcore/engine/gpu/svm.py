@@ -18,13 +18,13 @@ from typing import Any
 
 from vmcore.core.pagetable import Pte
 from vmcore.engine.gpu.device import Device
-from vmcore.engine.gpu.svm_split import cut, max_range_bytes, pieces
+from vmcore.engine.gpu.svm_split import cut, max_range_bytes, overlapping, pieces, settle_edges
 from vmcore.engine.gpu.ttm import Ttm
 from vmcore.engine.gpu.vm_pt import SILENT_FLAGS, PageTables
 from vmcore.engine.model import PAGE, SVM_FAULT, Domain, Granule, Placement, Process, SvmRange, Vm
 from vmcore.engine.sim import Proc, Signal, Sleep, WaitFence, WaitSignal
 from vmcore.errors import ScenarioError
-from vmcore.hooks.decisions import HintRequest, MigrationRequest, PrefetchRequest
+from vmcore.hooks.decisions import HintRequest, MigrationRequest, PrefetchRequest, UpdatePath, UpdateRequest
 
 Gen = Generator[Any, Any, Any]
 
@@ -271,11 +271,20 @@ class Svm:
             else:
                 src_gpu = g.place.gpu or proc.gpus[0]
             assert src_gpu.pq is not None
-            yield from src_gpu.pq.copy(g.place, new, g.size, lambda: f"{proc.name} {g.va:#x} to {target}")
             old = g.place
+            if fault_path and self._direct(proc, fault_path):
+                # update = direct: the fault handler's PTE writes go straight into the page
+                # queue and do not wait for its own migration copy, which stays scheduled
+                # (Felix: "Migration would not [work], unless you have special cases"); the
+                # old pages are freed once the copy is done
+                fence = src_gpu.pq.copy_unwaited(g.place, new, g.size, lambda: f"{proc.name} {g.va:#x} to {target}")
+                why = f"migration of {proc.name} {g.va:#x} ({cause})"
+                fence.callbacks.append(lambda _f: dev.memory.free(old, why))
+            else:
+                yield from src_gpu.pq.copy(g.place, new, g.size, lambda: f"{proc.name} {g.va:#x} to {target}")
+                dev.memory.free(old, lambda: f"migration of {proc.name} {g.va:#x} ({cause})", granule_scope(g))
             g.place = new
             self.ttm.placed(g)
-            dev.memory.free(old, lambda: f"migration of {proc.name} {g.va:#x} ({cause})", granule_scope(g))
             if silent:
                 yield from self.invalidate_granule(proc, g, 0)
             counters = dev.mon.counters
@@ -311,6 +320,12 @@ class Svm:
             return True
         finally:
             g.migrating = False
+
+    def _direct(self, proc: Process, fault_path: int) -> bool:
+        """Does the fault handler's mapping take the ``direct`` path (asked as the mapping is)?"""
+        gpu = proc.gpus[0].name
+        req = UpdateRequest(gpu, proc.name, True, "map", fault_path == SVM_FAULT)
+        return self.dev.policies.update_path(req) is UpdatePath.DIRECT
 
     def evict_granule(self, g: Granule, fault_path: int, why: str) -> Gen:
         """TTM evicts an SVM granule: it goes back to system memory."""
@@ -384,32 +399,6 @@ class Svm:
             return "system"
         return target
 
-    def _settle_edges(self, proc: Process, va: int, end: int) -> Gen:
-        """Wait until no granule that a cut at ``va`` or ``end`` falls inside is migrating."""
-        for edge in (va, end):
-            r = proc.range_at(edge)
-            if r is not None and r.start < edge:
-                g = r.granule_at(edge)
-                while g.migrating and not proc.killed:
-                    yield Sleep(1_000)
-
-    def _overlapping(self, proc: Process, va: int, end: int, what: str) -> Gen:
-        """The ranges of ``proc`` over [va, end), cut at ``va`` and ``end`` (each piece keeps
-        its attributes, data and mappings); an address with no range is an error.  Waits
-        first for migrations of the granules a cut would fall in."""
-        a = va
-        while a < end:
-            r = proc.range_at(a)
-            if r is None:
-                raise ScenarioError(f"{what} {a:#x}: no svm range of {proc.name} there")
-            a = r.end
-        yield from self._settle_edges(proc, va, end)
-        out = []
-        for r in list(proc.ranges):
-            if r.start < end and va < r.end:
-                out.append(cut(self.dev, self.ttm, r, va, end))
-        return out
-
     def migrate_hint(self, proc: Process, va: int, size: int, target: str) -> Gen:
         """A prefetch (``KFD_IOCTL_SVM_ATTR_PREFETCH_LOC``): move exactly [va, va + size),
         cutting the ranges at its ends, to ``svm_range_best_prefetch_location``; with retry
@@ -418,7 +407,7 @@ class Svm:
         dev = self.dev
         dev.where(target)
         silent = dev.policies.hint_silent_retry(HintRequest(proc.name, va, size, target))
-        ranges = yield from self._overlapping(proc, va, va + size, "migrate")
+        ranges = yield from overlapping(dev, self.ttm, proc, va, va + size, "migrate")
         for r in ranges:
             where = self.prefetch_target(proc, r, target)
             domain, gpu = dev.where(where)
@@ -446,7 +435,7 @@ class Svm:
         attributes and mappings."""
         dev = self.dev
         end = va + size
-        yield from self._settle_edges(proc, va, end)
+        yield from settle_edges(proc, va, end)
         for r in list(proc.ranges):
             if not (r.start < end and va < r.end):
                 continue

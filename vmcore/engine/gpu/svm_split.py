@@ -14,9 +14,16 @@ a page; a granule being migrated is never cut (callers wait for it).
 
 from __future__ import annotations
 
+from collections.abc import Generator
+from typing import Any
+
 from vmcore.engine.gpu.device import Device
 from vmcore.engine.gpu.ttm import Ttm
-from vmcore.engine.model import PAGE, Gpu, Granule, SvmRange
+from vmcore.engine.model import PAGE, Gpu, Granule, Process, SvmRange
+from vmcore.engine.sim import Sleep
+from vmcore.errors import ScenarioError
+
+Gen = Generator[Any, Any, Any]
 
 MIN_RANGE = 2 << 20
 MAX_RANGE = 1 << 30
@@ -106,4 +113,28 @@ def cut(dev: Device, ttm: Ttm, r: SvmRange, lo: int, hi: int) -> SvmRange:
     return r
 
 
-__all__ = ["cut", "max_range_bytes", "pieces", "split_granule", "split_range"]
+def settle_edges(proc: Process, va: int, end: int) -> Gen:
+    """Wait until no granule that a cut at ``va`` or ``end`` falls inside is migrating."""
+    for edge in (va, end):
+        r = proc.range_at(edge)
+        if r is not None and r.start < edge:
+            g = r.granule_at(edge)
+            while g.migrating and not proc.killed:
+                yield Sleep(1_000)
+
+
+def overlapping(dev: Device, ttm: Ttm, proc: Process, va: int, end: int, what: str) -> Gen:
+    """The ranges of ``proc`` over [va, end), cut at ``va`` and ``end``; an address with no
+    range is an error naming ``what``.  Waits first for migrations of the granules a cut
+    would fall in."""
+    a = va
+    while a < end:
+        r = proc.range_at(a)
+        if r is None:
+            raise ScenarioError(f"{what} {a:#x}: no svm range of {proc.name} there")
+        a = r.end
+    yield from settle_edges(proc, va, end)
+    return [cut(dev, ttm, r, va, end) for r in list(proc.ranges) if r.start < end and va < r.end]
+
+
+__all__ = ["cut", "max_range_bytes", "overlapping", "pieces", "settle_edges", "split_granule", "split_range"]
