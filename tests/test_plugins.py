@@ -132,11 +132,12 @@ def test_no_ping_pong_migrates_less_than_on_fault() -> None:
     }
     upstream = results["two GPUs take turns on one granule[on-fault]"].metrics
     plugin = results["two GPUs take turns on one granule[no-ping-pong]"].metrics
-    assert (upstream["migrations"], plugin["migrations"]) == (6, 2)
+    # upstream: each bounce from one VRAM to the other goes through system memory
+    assert (upstream["migrations"], plugin["migrations"]) == (11, 2)
     assert (upstream["faults"], plugin["faults"]) == (6, 3)
 
 
-@pytest.mark.parametrize(("policy", "migrations"), [("on-fault", 4), ("no-ping-pong", 2)])
+@pytest.mark.parametrize(("policy", "migrations"), [("on-fault", 7), ("no-ping-pong", 2)])
 def test_the_multi_gpu_seed_case(policy: str, migrations: int) -> None:
     """scenarios/10-multi-gpu.vms's first scenario, built with the Python API."""
     pm = manager("vmcore_hint_migration")

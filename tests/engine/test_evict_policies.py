@@ -43,19 +43,19 @@ def test_random_depends_on_its_seed_and_the_runs_and_repeats_for_the_same() -> N
     assert sorted(order(1, 0), key=int) == [str(i) for i in range(32)]
 
 
+# 64 MiB of VRAM keeps ranges as 2 MiB pieces (max_svm_range_pages), each one granule:
+# evicting a range's buffer evicts that granule alone
 SWEEP = """\
 gpu gpu0 {
-    vram 4MiB
+    vram 64MiB
     engine comp0 compute retry
     engine sdma0 sdma
 }
 scenario "cyclic sweep over 1.5x VRAM" for E in ["lru", "mru"] {
     policy evict = E
     process app on gpu0
-    svm app 0x4000_0000 +6MiB in system {
-        granularity 64KiB
-    }
-    job c on comp0 by app touches 0x4000_0000 +6MiB passes 4
+    svm app 0x4000_0000 +96MiB in system
+    job c on comp0 by app touches 0x4000_0000 +96MiB passes 4
     run until idle
     expect app alive
 }
@@ -73,7 +73,7 @@ def runs(text: str, seed: int = 0) -> dict[str, Result]:
 
 def test_mru_takes_fewer_faults_than_lru_on_a_cyclic_sweep() -> None:
     r = runs(SWEEP)
-    granules = (6 << 20) // (64 << 10)
+    granules = (96 << 20) // (2 << 20)
     # LRU evicts exactly the granule the sweep needs next: every access of every pass faults
     assert r["lru"].metrics["faults"] >= 4 * granules
     assert r["mru"].metrics["faults"] < r["lru"].metrics["faults"] * 0.75

@@ -51,23 +51,27 @@ TEMPLATES: dict[str, FamilyTemplate] = {
     def vmcore_evict_order(self, candidates: list[EvictCandidate]) -> list[EvictCandidate]:
         return sorted(candidates, key=lambda c: (-c.created, c.lru))
 ''',
-        f"""\
-# The __POLICY__ evict policy of the __DIST__ plugin: four passes over 6MiB of SVM data
-# with 4MiB of VRAM.  Under lru every 64KiB granule faults on every pass (96 x 4 = 384
-# faults); __POLICY__ keeps the older part of the sweep resident and faults less.
-{_GPU}
-scenario "a cyclic sweep over 1.5x VRAM" for P in ["lru", "__POLICY__"] {{
+        """\
+# The __POLICY__ evict policy of the __DIST__ plugin: four passes over 96MiB of SVM data
+# with 64MiB of VRAM (ranges kept as 2MiB pieces, each one granule).  Under lru every
+# granule faults on every pass (48 x 4 = 192 faults); __POLICY__ keeps the older part of
+# the sweep resident and faults less.
+gpu gpu0 {
+    vram 64MiB
+    engine comp0 compute retry
+    engine sdma0 sdma
+}
+
+scenario "a cyclic sweep over 1.5x VRAM" for P in ["lru", "__POLICY__"] {
     policy evict = P
     process app on gpu0
-    svm app 0x4000_0000 +6MiB in system {{
-        granularity 64KiB
-    }}
-    job c on comp0 by app touches 0x4000_0000 +6MiB passes 4
+    svm app 0x4000_0000 +96MiB in system
+    job c on comp0 by app touches 0x4000_0000 +96MiB passes 4
     run until idle
     expect app alive
-    expect faults == 384 if P == "lru"
-    expect faults < 384 if P == "__POLICY__"
-}}
+    expect faults == 192 if P == "lru"
+    expect faults < 192 if P == "__POLICY__"
+}
 """,
         '''def test_the_decision() -> None:
     old = EvictCandidate("old", "range", 65536, lru=5, uses=1, created=100, busy=False)

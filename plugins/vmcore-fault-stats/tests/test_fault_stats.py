@@ -67,7 +67,7 @@ def test_event_counts_start_over_with_every_run(pm: pluggy.PluginManager) -> Non
     for _ in range(3):
         r = cs.build(pm).run()
         assert r.passed, r.summary()
-        assert COUNTER.by_action["migrated"] == 4
+        assert COUNTER.by_action["migrated"] == 7  # VRAM to VRAM goes through system memory
 
 
 def test_the_counter_starts_over_with_each_run() -> None:

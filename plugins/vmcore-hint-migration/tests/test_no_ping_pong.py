@@ -46,13 +46,14 @@ def test_every_bundled_scenario_passes(results: dict[str, Result]) -> None:
 def test_migrations_drop_compared_with_on_fault(results: dict[str, Result]) -> None:
     upstream = results[f"{TURNS}[on-fault]"].metrics
     plugin = results[f"{TURNS}[no-ping-pong]"].metrics
-    assert (upstream["migrations"], upstream["faults"]) == (6, 6)
+    # each bounce from one VRAM to the other goes through system memory
+    assert (upstream["migrations"], upstream["faults"]) == (11, 6)
     assert (plugin["migrations"], plugin["faults"]) == (2, 3)
     assert plugin["bytes_moved"] < upstream["bytes_moved"]
 
 
 def test_settle_stay_keeps_it_in_the_hive(results: dict[str, Result]) -> None:
-    assert results["a hive peer maps it in place[on-fault]"].metrics["migrations"] == 4
+    assert results["a hive peer maps it in place[on-fault]"].metrics["migrations"] == 7
     assert results["a hive peer maps it in place[no-ping-pong]"].metrics["migrations"] == 1
 
 
@@ -149,5 +150,5 @@ def test_the_readme_scenario_runs_as_described(pm: pluggy.PluginManager) -> None
     results = {cs.param: cs.build(pm).run() for cs in Compiler(pm).compile_text(text, "README.md")}
     assert set(results) == {"on-fault", "no-ping-pong"}
     assert all(r.passed for r in results.values())
-    assert results["on-fault"].metrics["migrations"] == 4
+    assert results["on-fault"].metrics["migrations"] == 7
     assert results["no-ping-pong"].metrics["migrations"] == 2

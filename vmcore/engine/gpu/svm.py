@@ -21,7 +21,7 @@ from vmcore.engine.gpu.device import Device
 from vmcore.engine.gpu.svm_split import cut, max_range_bytes, overlapping, pieces, settle_edges
 from vmcore.engine.gpu.ttm import Ttm
 from vmcore.engine.gpu.vm_pt import SILENT_FLAGS, PageTables
-from vmcore.engine.model import PAGE, SVM_FAULT, Domain, Granule, Placement, Process, SvmRange, Vm
+from vmcore.engine.model import PAGE, SVM_FAULT, Domain, Gpu, Granule, Placement, Process, SvmRange, Vm
 from vmcore.engine.sim import Proc, Signal, Sleep, WaitFence, WaitSignal
 from vmcore.errors import ScenarioError
 from vmcore.hooks.decisions import HintRequest, MigrationRequest, PrefetchRequest, UpdatePath, UpdateRequest
@@ -231,14 +231,22 @@ class Svm:
         cause: str,
         keep: tuple[Granule, ...] = (),
     ) -> Gen:
-        """Move a granule: allocate, MMU-notifier invalidation, copy, free; returns success."""
+        """Move a granule: allocate, MMU-notifier invalidation, copy, free; returns success.
+
+        From one GPU's VRAM to another's, the whole range goes to system memory first and
+        the granule then comes in from there (``svm_migrate_vram_to_vram``)."""
         if g.migrating or g.place.where() == target:
             return g.place.where() == target
         dev = self.dev
         proc = g.range.process
+        domain, gpu = dev.where(target)
+        src = g.place
+        if domain is Domain.VRAM and src.domain is Domain.VRAM and src.gpu is not gpu:
+            ok = yield from self.range_to_system(g.range, src.gpu, fault_path, cause)
+            if not ok or g.migrating or g.place.domain is Domain.VRAM:
+                return False
         g.migrating = True
         try:
-            domain, gpu = dev.where(target)
             if domain is Domain.VRAM:
                 assert gpu is not None
                 new = yield from self.ttm.alloc(
@@ -326,6 +334,16 @@ class Svm:
         gpu = proc.gpus[0].name
         req = UpdateRequest(gpu, proc.name, True, "map", fault_path == SVM_FAULT)
         return self.dev.policies.update_path(req) is UpdatePath.DIRECT
+
+    def range_to_system(self, r: SvmRange, gpu: Gpu | None, fault_path: int, cause: str) -> Gen:
+        """Every granule of ``r`` in ``gpu``'s VRAM back to system memory (those being
+        migrated already are left to their migration); returns success."""
+        for h in list(r.granules):
+            if h.place.domain is Domain.VRAM and h.place.gpu is gpu and not h.migrating:
+                ok = yield from self.migrate(h, "system", fault_path=fault_path, silent=False, cause=cause)
+                if not ok:
+                    return False
+        return True
 
     def evict_granule(self, g: Granule, fault_path: int, why: str) -> Gen:
         """TTM evicts an SVM granule: it goes back to system memory."""

@@ -239,7 +239,7 @@ class Ttm:
         if place is None or place.domain is not Domain.VRAM or place.gpu is not gpu or obj in exclude:
             return False, False
         if isinstance(obj, Granule):
-            if exclude and obj.range.process in exclude:
+            if exclude and (obj.range in exclude or obj.range.process in exclude):
                 return False, False
             return not obj.migrating, False
         if exclude and (obj.owner in exclude or (obj.pt_of is not None and obj.pt_of.process in exclude)):
