@@ -61,3 +61,20 @@ def test_a_munmap_inside_one_granule_leaves_both_sides_mapped_and_intact() -> No
     s.expect("metric", "faults", "==", 1)  # the two sides kept their mappings: no new fault
     r = s.run()
     assert r.passed, r.summary()
+
+
+def test_access_adds_to_the_default_set_rather_than_replacing_it() -> None:
+    """With retry faults on every GPU starts in ``access``; naming gpu0 leaves gpu1 there
+    (``svm_range_apply_attrs``), so gpu1's fault migrates the data to itself instead of
+    being refused as a GPU without access (a no-retry fault that kills)."""
+    s = Scenario("access bits")
+    s.gpu("gpu0", vram=16 * MiB, engines=[("comp0", "compute", True, False), ("sdma0", "sdma", False, False)])
+    s.gpu("gpu1", vram=16 * MiB, engines=[("comp1", "compute", True, False), ("sdma1", "sdma", False, False)])
+    s.process("app", ["gpu0", "gpu1"])
+    s.svm("app", 0x4000_0000, 2 * MiB, "system", access=["gpu0"])
+    s.job("c", "comp1", "app", touches=(0x4000_0000, 4 * KiB))
+    s.run_until_idle()
+    s.expect("alive", "app")
+    s.expect("in", 0x4000_0000, 4 * KiB, "app", "gpu1.vram")
+    r = s.run()
+    assert r.passed, r.summary()

@@ -82,12 +82,14 @@ class Svm:
             r = SvmRange(proc, pstart, psize)
             for k, v in attrs.items():
                 setattr(r, k, list(v) if isinstance(v, list) else v)
-            if "access" not in attrs:
-                r.access = [
-                    g.name
-                    for g in proc.gpus
-                    if proc.retry_faults and g.name not in r.in_place and g.name not in r.no_access
-                ]
+            # svm_range_apply_attrs: bit operations on the defaults (with retry faults on,
+            # every GPU starts in access); access adds, in_place and no_access take out
+            named = set(attrs.get("access", ()))
+            r.access = [
+                g.name
+                for g in proc.gpus
+                if (proc.retry_faults or g.name in named) and g.name not in r.in_place and g.name not in r.no_access
+            ]
             gran = r.granularity
             va = pstart
             while va < pstart + psize:
