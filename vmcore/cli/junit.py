@@ -31,12 +31,13 @@ def write_junit(path: str, reports: Iterable[Report], errors: list[str], dt: flo
             time=f"{r.duration:.3f}",
         )
         if r.status == "failed" and r.exploration is not None:
-            msg = "; ".join(
-                f"expect {o.expectation}: {o.why}" for o in r.exploration.outcomes if not o.passed
-            )
-            msg = msg or "; ".join(r.exploration.failures)
+            parts = [
+                *r.exploration.failures,
+                *(f"expect {o.expectation}: {o.why}" for o in r.exploration.outcomes if not o.passed),
+            ]
+            msg = "; ".join(p.splitlines()[0] for p in parts if p)
             fail = ET.SubElement(case, "failure", message=msg)
-            fail.text = f"{msg}\nreplay: {r.replay}"
+            fail.text = "\n".join(parts) + f"\nreplay: {r.replay}"
         elif r.status == "error":
             err = ET.SubElement(case, "error", message=r.error.splitlines()[0] if r.error else "error")
             err.text = r.error

@@ -170,6 +170,10 @@ class RunState:
         self.ring_damage: list[Finding] = []
         self.plugin_metrics: dict[str, float] | None = None
         self.app_threads: list[Any] = []
+        self.at_statement: dict[str, str] = {}
+        """Application thread -> the statement it is running now (``line N: kind``)."""
+        self.waiting_for: dict[str, str] = {}
+        """Actor -> the fence it last started to wait for."""
         self._lat: list[int] = []
         self._lat_at: tuple[int, int, int] = (-1, -1, -1)
 
@@ -376,6 +380,10 @@ def conclude(
             named.add(exp.predicate.kind)
             v = run_predicate(exp.predicate, st)
             outcomes.append(Outcome(exp, v.holds != exp.negate, v.why, sim.now))
+    judged = {id(o.expectation) for o in outcomes}
+    for exp in expectations:
+        if not exp.predicate.is_run and id(exp) not in judged:
+            outcomes.append(Outcome(exp, False, _unreached(st, finished), sim.now))
     outcomes.sort(key=lambda o: o.expectation.line)
     if sim.deadlocks and "no deadlock" not in named:
         failures.append("unexpected deadlock: " + " -> ".join([*sim.deadlocks[0], sim.deadlocks[0][0]]))
@@ -383,6 +391,21 @@ def conclude(
         failures.append("unexpected " + st.stalls[0])
     if st.leaks and "no leaks" not in named:
         failures.append("unexpected leak: " + st.leaks[0])
+
+
+def _unreached(st: RunState, finished: bool) -> str:
+    """Why a state expectation got no verdict: where its thread stopped, and on what."""
+    blocked = [a.name for a in st.app_threads if not a.done]
+    if not finished:
+        return "never reached: the run stopped with an error"
+    if not blocked:
+        return "never reached: the run stopped before it"
+    parts = []
+    for name in blocked:
+        where = st.at_statement.get(name, "its first statement")
+        fence = st.waiting_for.get(name)
+        parts.append(f"{name} was blocked at {where}" + (f", waiting for {fence}" if fence else ""))
+    return "never reached: " + "; ".join(parts)
 
 
 def plugin_metrics(pm: pluggy.PluginManager, st: RunState, builtin: dict[str, float]) -> dict[str, float]:

@@ -290,6 +290,7 @@ class Scenario:
         sim.on_wait.append(lambda actor, fence: _potential(system, actor, fence))
         policies.run_started(self.name, self.seed)
         st = RunState(system, sim, mon)
+        sim.on_wait.append(lambda actor, fence: _note_wait(st, actor, fence))
         outcomes: list[Outcome] = []
         failures: list[str] = []
         try:
@@ -361,7 +362,12 @@ class Scenario:
 
     @staticmethod
     def _thread(t: AppThread, stmts: list[plan.Statement]) -> Gen:
+        cur = t.system.sim.current
+        me = cur.name if cur is not None else "app"
         for s in stmts:
+            t.state.at_statement[me] = (
+                f"line {s.line}: {type(s).__name__.lower()}" if s.line else type(s).__name__.lower()
+            )
             try:
                 yield from s.run(t)
             except ScenarioError as e:
@@ -372,7 +378,9 @@ class AppThread:
     """What a statement runs with: the system, the run's view and verdicts so far, and
     the lookups of the names statements use."""
 
-    def __init__(self, system: System, state: RunState, outcomes: list[Outcome], pm: pluggy.PluginManager) -> None:
+    def __init__(
+        self, system: System, state: RunState, outcomes: list[Outcome], pm: pluggy.PluginManager
+    ) -> None:
         self.system = system
         self.state = state
         self.outcomes = outcomes
@@ -420,6 +428,12 @@ def _no_cyclic_gc() -> Iterator[None]:
     finally:
         if was:
             gc.enable()
+
+
+def _note_wait(st: RunState, actor: Any, fence: Any) -> None:
+    """What an application thread waits for, for the verdict of an expectation it never reaches."""
+    if actor.name.startswith("app"):
+        st.waiting_for[actor.name] = str(fence)
 
 
 def _potential(system: System, actor: Any, fence: Any) -> None:
