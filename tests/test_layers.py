@@ -19,9 +19,9 @@ ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "vmcore"
 LAYERS = ["errors", "core", "hooks", "engine", "dsl", "cli"]
 """Bottom to top; a module may import its own layer and those before it."""
-TOOLS = {"__init__", "testing", "fuzz", "docgen"}
-"""Top-level modules above every layer: the public names, the pytest fixture for plugin
-authors, the fuzzers and the docs' pictures."""
+TOOLS = {"__init__", "__main__", "testing", "fuzz", "docgen"}
+"""Top-level modules above every layer: the public names, ``python -m vmcore``, the pytest
+fixture for plugin authors, the fuzzers and the docs' pictures."""
 
 
 def _imports(path: Path) -> set[str]:

@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from vmcore.cli.argtypes import MAX_DEPTH, MAX_SCHEDULES, bounded
 from vmcore.cli.compare import (
     DEFAULT_METRICS,
     MAX_SEEDS,
@@ -50,9 +51,11 @@ def add_parser(sub: Any, command: Callable[[argparse.Namespace], int]) -> None:
     c.add_argument("--policy", action="append", metavar="FAMILY=NAME[,NAME...]", required=True,
                    help="the names of FAMILY to compare (NAME or NAME(k=v, ...)); repeat for a cross product")  # fmt: skip
     c.add_argument("--seeds", type=int, default=5, metavar="N", help="run each combination with seeds 0..N-1 (default 5)")
-    c.add_argument("--explore", type=int, metavar="N", help="also explore N schedules of each run for the verdict")
+    c.add_argument("--explore", type=bounded("--explore", 1, MAX_SCHEDULES), metavar="N",
+                   help="also explore N schedules of each run for the verdict")  # fmt: skip
     c.add_argument("--strategy", choices=["random", "pct", "dfs"], default="random", help="exploration strategy")
-    c.add_argument("--depth", type=int, default=2, metavar="D", help="PCT change points or DFS preemption bound")
+    c.add_argument("--depth", type=bounded("--depth", 0, MAX_DEPTH), default=2, metavar="D",
+                   help="PCT change points or DFS preemption bound")  # fmt: skip
     c.add_argument("--metrics", metavar="M,...",
                    help=f"the columns, 'M of P' for one process's share (default: {','.join(DEFAULT_METRICS)})")  # fmt: skip
     c.add_argument("--json", metavar="FILE", help="write the rows as JSON")

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from vmcore import __version__
+from vmcore.cli.argtypes import MAX_DEPTH, MAX_SCHEDULES, MAX_SEED, bounded
 from vmcore.errors import VmcoreError
 
 DESCRIPTION = """\
@@ -307,7 +308,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("-x", "--exitfirst", action="store_true", help="stop after the first failure")
     t.add_argument("-v", "--verbose", action="count", default=0, help="show every expectation's verdict")
     t.add_argument("-q", "--quiet", action="count", default=0, help="only failures and the summary")
-    t.add_argument("--seed", type=int, default=None, metavar="N", help="seed for exploration (default 0)")
+    t.add_argument("--seed", type=bounded("--seed", 0, MAX_SEED), default=None, metavar="N",
+                   help=f"seed for exploration (default 0; 0..{MAX_SEED})")  # fmt: skip
     t.add_argument("--policy", action="append", metavar="FAMILY=NAME",
                    help="make NAME (optionally NAME(k=v,...)) the active policy of FAMILY; "
                    "a scenario's own policy statement still wins")  # fmt: skip
@@ -316,11 +318,13 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--junitxml", metavar="FILE", help="write a JUnit XML report (atomically)")
     t.add_argument("--json", metavar="FILE", help="write each id's verdicts and metrics as JSON (atomically)")
     t.add_argument("--durations", type=int, metavar="N", help="show the N slowest scenarios (0: all)")
-    t.add_argument("--explore", type=int, metavar="N", help="run N schedules of every scenario")
+    t.add_argument("--explore", type=bounded("--explore", 1, MAX_SCHEDULES), metavar="N",
+                   help=f"run N schedules of every scenario (1..{MAX_SCHEDULES:,})")  # fmt: skip
     t.add_argument(
         "--strategy", choices=["random", "pct", "dfs"], help="exploration strategy (default random)"
     )
-    t.add_argument("--depth", type=int, metavar="D", help="PCT change points or DFS preemption bound")
+    t.add_argument("--depth", type=bounded("--depth", 0, MAX_DEPTH), metavar="D",
+                   help=f"PCT change points or DFS preemption bound (0..{MAX_DEPTH})")  # fmt: skip
     t.add_argument("-n", dest="numprocesses", metavar="N|auto", help="spread scenarios over N processes")
     t.add_argument("--dask", metavar="local|ADDRESS",
                    help="spread scenarios over a dask.distributed cluster (pip install 'vmcore[dask]')")  # fmt: skip

@@ -13,6 +13,8 @@ from vmcore.errors import VmcoreError
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
+EXIT_NO_SCENARIOS = 5
+"""As pytest's "no tests collected": ``-k`` (or ``FILE::NAME``) selected nothing."""
 EXIT_INTERRUPTED = 130
 
 

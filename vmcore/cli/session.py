@@ -30,6 +30,7 @@ from vmcore.cli.keywords import keyword_matcher
 from vmcore.cli.options import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
+    EXIT_NO_SCENARIOS,
     EXIT_OK,
     EXIT_USAGE,
     Options,
@@ -60,6 +61,8 @@ class Session:
         self.out = out
         self.reports: list[Report] = []
         self.errors: list[str] = []
+        self.deselected_all = 0
+        """How many scenarios ``-k`` deselected when it selected none (exit 5)."""
         self.terminal = TerminalReport(out, opts.verbose)
         self.overrides: dict[str, tuple[str, dict[str, Any]]] = {}
         for spec in opts.policies:
@@ -126,7 +129,10 @@ class Session:
             items += compiled
         if self.opts.keyword:
             match = keyword_matcher(self.opts.keyword)
+            before = len(items)
             items = [i for i in items if match(i.id)]
+            if before and not items:
+                self.deselected_all = before
         return items
 
     def replay_command(self, item: CompiledScenario) -> str:
@@ -293,6 +299,9 @@ class Session:
             return EXIT_INTERRUPTED
         if self.errors:
             return EXIT_USAGE
+        if self.deselected_all:
+            self.write(f"no scenarios selected: -k {self.opts.keyword!r} matched none of {self.deselected_all}")
+            return EXIT_NO_SCENARIOS
         return EXIT_OK if all(r.status == "passed" for r in self.reports) else EXIT_FAILED
 
 

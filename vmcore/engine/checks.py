@@ -414,7 +414,7 @@ def plugin_metrics(pm: pluggy.PluginManager, st: RunState, builtin: dict[str, fl
     for impl in pm.hook.vmcore_metrics.get_hookimpls():
         try:
             table = cast("Mapping[str, object] | None", impl.function(result=st))
-        except Exception as e:
+        except (Exception, SystemExit) as e:  # a plugin calling sys.exit() is its error
             tb = "".join(traceback.format_exception(e))
             raise PluginError(
                 f"plugin {impl.plugin_name!r}: vmcore_metrics raised {type(e).__name__}: {e}\n{tb}"
@@ -439,7 +439,7 @@ def judge_state(exp: Expectation, st: RunState, pm: pluggy.PluginManager) -> Ver
                 fn: Callable[..., Any] = table[name]
                 try:
                     got = fn(st, *[str(x) for x in p.args[1:]])
-                except Exception as e:
+                except (Exception, SystemExit) as e:  # a plugin calling sys.exit() is its error
                     tb = "".join(traceback.format_exception(e))
                     raise PluginError(
                         f"expect predicate {name!r} raised {type(e).__name__}: {e}\n{tb}"

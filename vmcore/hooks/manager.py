@@ -90,7 +90,7 @@ def plugin_manager(
                 pm.register(ep.load(), name=ep.name)
                 if ep.dist is not None:
                     dists[ep.name] = (ep.dist.name, ep.dist.version)
-            except Exception as e:
+            except (Exception, SystemExit) as e:  # a plugin calling sys.exit() is its error
                 msg = (
                     f"plugin {ep.name!r} ({dist}) failed to load: {type(e).__name__}: {e} "
                     f"(disable it with -p no:{ep.name} or VMCORE_DISABLE_PLUGIN_AUTOLOAD=1)"
@@ -103,7 +103,7 @@ def plugin_manager(
     for mod in modules:
         try:
             module = importlib.import_module(mod)
-        except Exception as e:
+        except (Exception, SystemExit) as e:  # a plugin calling sys.exit() is its error
             raise PluginError(f"plugin module {mod!r} could not be imported: {e}") from e
         if pm.get_plugin(mod) is None and not pm.is_registered(module):
             pm.register(module, name=mod)  # already loaded by its entry point: nothing to do
@@ -265,7 +265,7 @@ class ActivePolicies:
                 result = caller(**kwargs)
         except PluginError:
             raise
-        except Exception as e:
+        except (Exception, SystemExit) as e:  # a plugin calling sys.exit() is its error
             tb = "".join(traceback.format_exception(e))
             raise PluginError(f"{label} raised {type(e).__name__}: {e}\n{tb}") from e
         finally:
@@ -342,7 +342,7 @@ class ActivePolicies:
             self._dm.hook.vmcore_run_started(scenario=scenario, seed=seed)
         except PluginError:
             raise
-        except Exception as e:
+        except (Exception, SystemExit) as e:  # a plugin calling sys.exit() is its error
             tb = "".join(traceback.format_exception(e))
             raise PluginError(f"a vmcore_run_started hook raised {type(e).__name__}: {e}\n{tb}") from e
         finally:
@@ -358,7 +358,7 @@ class ActivePolicies:
             self.pm.hook.vmcore_event(time=time, actor=actor, action=action, detail=detail)
         except PluginError:
             raise
-        except Exception as e:
+        except (Exception, SystemExit) as e:  # a plugin calling sys.exit() is its error
             tb = "".join(traceback.format_exception(e))
             raise PluginError(f"an observer of vmcore_event raised {type(e).__name__}: {e}\n{tb}") from e
         finally:

@@ -1,0 +1,86 @@
+"""What a pytest user expects of the command line (issue 15): exit 5 when -k selects
+nothing, bounded --explore/--depth/--seed, ``python -m vmcore``, and a plugin that calls
+``sys.exit()`` reported as that plugin's error rather than ending the session."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.cli.test_cli import GPU, output, run, write
+
+EXITING = """\
+import sys
+
+from vmcore import FaultAction, Policy, hookimpl
+
+
+class Exits(Policy):
+    family = "fault"
+    name = "test-exits"
+
+    @hookimpl
+    def vmcore_fault_action(self, fault):
+        sys.exit(0)
+
+
+@hookimpl
+def vmcore_policies():
+    return [Exits]
+"""
+
+UNMAPPED = (
+    GPU
+    + 'scenario "unmapped" {\n    process app on gpu0\n    job c1 on comp0 by app touches 0x7000_0000 +8KiB\n'
+    "    run until idle\n    expect app killed\n}\n"
+    + 'scenario "quiet" {\n    process app on gpu0\n    expect app alive\n}\n'
+)
+
+
+def test_a_plugin_calling_sys_exit_fails_its_run_and_the_session_goes_on(tmp_path: Path) -> None:
+    write(tmp_path / "exiting.py", EXITING)
+    write(tmp_path / "u.vms", UNMAPPED)
+    env = {"PYTHONPATH": str(tmp_path), "VMCORE_DISABLE_PLUGIN_AUTOLOAD": "1"}
+    p = run(
+        "test", "u.vms", "-p", "exiting", "--policy", "fault=test-exits", "--junitxml", "j.xml",
+        cwd=tmp_path, env=env,
+    )  # fmt: skip
+    assert p.returncode == 1, output(p)
+    assert "u.vms::unmapped FAILED" in p.stdout and "u.vms::quiet PASSED" in p.stdout
+    assert "vmcore_fault_action raised SystemExit" in p.stdout
+    assert "1 passed, 1 failed" in p.stdout
+    assert (tmp_path / "j.xml").exists()
+
+
+def test_k_that_selects_nothing_exits_5_as_pytest(tmp_path: Path) -> None:
+    write(tmp_path / "u.vms", UNMAPPED)
+    p = run("test", "u.vms", "-k", "nothing_is_called_that", cwd=tmp_path)
+    assert p.returncode == 5, output(p)
+    assert "no scenarios selected: -k 'nothing_is_called_that' matched none of 2" in p.stdout
+    assert run("test", "u.vms", "-k", "quiet", cwd=tmp_path).returncode == 0
+
+
+def test_explore_depth_and_seed_are_bounded_on_the_command_line(tmp_path: Path) -> None:
+    write(tmp_path / "u.vms", UNMAPPED)
+    for args, says in (
+        (["--explore", "0"], "argument --explore: 0 is out of range 1..1,000,000"),
+        (["--explore", "2000000"], "out of range 1..1,000,000"),
+        (["--depth", "65"], "argument --depth: 65 is out of range 0..64"),
+        (["--seed", "-1"], "argument --seed: -1 is out of range"),
+        (["--seed", "lots"], "argument --seed: 'lots' is not an integer"),
+    ):
+        p = run("test", "u.vms", *args, cwd=tmp_path)
+        assert p.returncode == 2 and says in p.stderr, (args, output(p))
+        assert "Traceback" not in p.stderr
+    p = run("compare", "u.vms", "--policy", "fault=map-or-kill", "--depth", "99", cwd=tmp_path)
+    assert p.returncode == 2 and "out of range 0..64" in p.stderr, output(p)
+
+
+def test_python_dash_m_vmcore_is_the_command(tmp_path: Path) -> None:
+    write(tmp_path / "u.vms", UNMAPPED)
+    p = subprocess.run(
+        [sys.executable, "-m", "vmcore", "test", "u.vms"], cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "2 passed, 0 failed" in p.stdout
