@@ -84,3 +84,21 @@ def test_python_dash_m_vmcore_is_the_command(tmp_path: Path) -> None:
     )
     assert p.returncode == 0, p.stdout + p.stderr
     assert "2 passed, 0 failed" in p.stdout
+
+
+DYING = EXITING.replace("sys.exit(0)", "import os; os._exit(3)").replace("test-exits", "test-dies")
+
+
+def test_a_worker_that_dies_costs_only_its_scenario(tmp_path: Path) -> None:
+    write(tmp_path / "dying.py", DYING)
+    text = UNMAPPED.replace('scenario "unmapped" {\n', 'scenario "unmapped" {\n    policy fault = "test-dies"\n')
+    text += "".join(f'scenario "q{i}" {{\n    process app on gpu0\n    expect app alive\n}}\n' for i in range(4))
+    write(tmp_path / "u.vms", text)
+    env = {"PYTHONPATH": str(tmp_path), "VMCORE_DISABLE_PLUGIN_AUTOLOAD": "1"}
+    p = run("test", "u.vms", "-p", "dying", "-n", "2", "--junitxml", "j.xml", cwd=tmp_path, env=env, timeout=60)
+    assert p.returncode == 1, output(p)
+    assert "u.vms::unmapped ERROR" in p.stdout, output(p)
+    assert "worker process running it died (exit code 3)" in p.stdout
+    assert "5 passed, 0 failed, 1 error" in p.stdout, output(p)
+    junit = (tmp_path / "j.xml").read_text()
+    assert 'tests="6"' in junit and "died (exit code 3)" in junit

@@ -5,9 +5,11 @@ where they were computed."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import importlib
 import multiprocessing
+import multiprocessing.connection
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -37,11 +39,85 @@ def reports(
         return
     global _RUN
     _RUN = lambda index: run_one(items[index])  # noqa: E731 - a closure the fork inherits
+    yield from _forked_reports(items, n)
+
+
+def _forked_reports(items: list[CompiledScenario], n: int) -> Iterator[Report]:
+    """``n`` forked workers, one scenario at a time each, reports yielded in item order.
+
+    A worker that dies (``os._exit`` in a plugin, the OOM killer) costs only the scenario it
+    was running, reported as an error naming its exit code; a new worker takes its place
+    and the others go on, so the session always finishes."""
     ctx = multiprocessing.get_context("fork")  # workers inherit the compiled scenarios
-    with ctx.Pool(n) as pool:
-        for i, rep in enumerate(pool.imap(_work, range(len(items)))):
-            rep.scenario = items[i]
-            yield rep
+    todo = list(range(len(items)))
+    todo.reverse()
+    done: dict[int, Report] = {}
+    busy: dict[Any, tuple[Any, int]] = {}  # connection -> (process, item index)
+    idle: list[tuple[Any, Any]] = []  # (process, connection)
+    live: list[tuple[Any, Any]] = []
+    nxt = 0
+
+    def spawn() -> tuple[Any, Any]:
+        parent, child = ctx.Pipe()
+        proc = ctx.Process(target=_worker_loop, args=(child,), daemon=True)
+        proc.start()
+        child.close()
+        live.append((proc, parent))
+        return proc, parent
+
+    try:
+        for _ in range(n):
+            idle.append(spawn())
+        while nxt < len(items):
+            while idle and todo:
+                proc, conn = idle.pop()
+                i = todo.pop()
+                conn.send(i)
+                busy[conn] = (proc, i)
+            ready: list[Any] = multiprocessing.connection.wait(list(busy))
+            for conn in ready:
+                proc, i = busy.pop(conn)
+                try:
+                    rep: Report = conn.recv()
+                except (EOFError, OSError):
+                    proc.join(5)
+                    code = proc.exitcode
+                    rep = Report(
+                        items[i], "error", 0.0,
+                        error=f"the worker process running it died (exit code {code}); the other scenarios ran on",
+                    )  # fmt: skip
+                    conn.close()
+                    live.remove((proc, conn))
+                    if todo:
+                        idle.append(spawn())
+                else:
+                    idle.append((proc, conn))
+                rep.scenario = items[i]
+                done[i] = rep
+            while nxt in done:
+                yield done.pop(nxt)
+                nxt += 1
+    finally:
+        for _proc, conn in live:
+            with contextlib.suppress(BrokenPipeError, OSError):
+                conn.send(None)
+            conn.close()
+        for proc, _ in live:
+            proc.join(1)
+            if proc.is_alive():
+                proc.kill()
+
+
+def _worker_loop(conn: Any) -> None:
+    """A worker: run the scenario index it is sent, send its report back; None ends it."""
+    while True:
+        try:
+            index = conn.recv()
+        except (EOFError, OSError):
+            return
+        if index is None:
+            return
+        conn.send(_work(index))
 
 
 def _work(index: int) -> Report:
