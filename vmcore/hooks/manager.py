@@ -238,6 +238,15 @@ class ActivePolicies:
             self._callers["vmcore_prefetch"]
         )
         """Whether a fault may migrate more than its granule (the default, none, never does)."""
+        never_direct = {
+            c
+            for c in FAMILIES["update"]
+            if c.name in ("split-entities", "immediate-entity", "delayed-entity", "cpu")
+        }
+        self.may_update_direct = type(self.policies["update"]) not in never_direct and bool(
+            self._callers["vmcore_update_path"]
+        )
+        """Whether the active update policy may answer DIRECT (the built-ins but ``direct`` never do)."""
         self._observers = list(pm.hook.vmcore_event.get_hookimpls())
         self._described: dict[str, str] | None = None
         self.current: str | None = None

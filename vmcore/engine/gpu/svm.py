@@ -88,7 +88,7 @@ class Svm:
             r.access = [
                 g.name
                 for g in proc.gpus
-                if (proc.retry_faults or g.name in named) and g.name not in r.in_place and g.name not in r.no_access
+                if (proc.retry_faults or g.name in named) and g.name not in (*r.in_place, *r.no_access)
             ]
             gran = r.granularity
             va = pstart
@@ -282,16 +282,16 @@ class Svm:
                 src_gpu = g.place.gpu or proc.gpus[0]
             assert src_gpu.pq is not None
             old = g.place
-            if fault_path and self._direct(proc, fault_path):
-                # update = direct: the fault handler's PTE writes go straight into the page
-                # queue and do not wait for its own migration copy, which stays scheduled
-                # (Felix: "Migration would not [work], unless you have special cases"); the
-                # old pages are freed once the copy is done
-                fence = src_gpu.pq.copy_unwaited(g.place, new, g.size, lambda: f"{proc.name} {g.va:#x} to {target}")
+            name = lambda: f"{proc.name} {g.va:#x} to {target}"  # noqa: E731
+            direct = fault_path and domain is Domain.VRAM and dev.policies.may_update_direct
+            if direct and self._direct(proc, fault_path):
+                # update = direct: the handler's PTE write does not wait for its own copy (Felix:
+                # "Migration would not [work], unless you have special cases"); old pages go after it
+                fence = src_gpu.pq.copy_unwaited(g.place, new, g.size, name)
                 why = f"migration of {proc.name} {g.va:#x} ({cause})"
                 fence.callbacks.append(lambda _f: dev.memory.free(old, why))
             else:
-                yield from src_gpu.pq.copy(g.place, new, g.size, lambda: f"{proc.name} {g.va:#x} to {target}")
+                yield from src_gpu.pq.copy(g.place, new, g.size, name)
                 dev.memory.free(old, lambda: f"migration of {proc.name} {g.va:#x} ({cause})", granule_scope(g))
             g.place = new
             self.ttm.placed(g)
