@@ -78,3 +78,28 @@ def test_access_adds_to_the_default_set_rather_than_replacing_it() -> None:
     s.expect("in", 0x4000_0000, 4 * KiB, "app", "gpu1.vram")
     r = s.run()
     assert r.passed, r.summary()
+
+
+def test_sixteen_gpus_and_more_have_vram_of_their_own_up_to_the_limit() -> None:
+    """GPU 15's VRAM used to start where system memory does (an internal error for every
+    scenario with 16 GPUs or more); it now sits above the system window (issue 15)."""
+    from vmcore.engine.gpu.memory import MAX_GPUS
+
+    def many(n: int) -> Scenario:
+        s = Scenario(f"{n} GPUs")
+        for i in range(n):
+            s.gpu(f"g{i}", vram=16 * MiB, engines=[(f"c{i}", "compute", True, False), (f"s{i}", "sdma", False, False)])
+        last = n - 1
+        s.process("app", [f"g{last}"])
+        s.svm("app", 0x4000_0000, 2 * MiB, "system")
+        s.job("j", f"c{last}", "app", touches=(0x4000_0000, 4 * KiB), write=True, value=4)
+        s.run_until_idle()
+        s.expect("in", 0x4000_0000, 4 * KiB, "app", f"g{last}.vram")
+        s.expect("reads", 0x4000_0000, 4 * KiB, "app", 4)
+        return s
+
+    for n in (16, 17, MAX_GPUS):
+        r = many(n).run()
+        assert r.passed, (n, r.summary())
+    r = many(MAX_GPUS + 1).run()
+    assert not r.passed and any(f"at most {MAX_GPUS} GPUs" in f for f in r.failures), r.failures

@@ -21,7 +21,7 @@ from vmcore.core import Pool
 from vmcore.engine.gpu.device import Device
 from vmcore.engine.gpu.ih import FaultHandler
 from vmcore.engine.gpu.jobs import Jobs
-from vmcore.engine.gpu.memory import pool_alloc, vram_base
+from vmcore.engine.gpu.memory import MAX_GPUS, pool_alloc, vram_base
 from vmcore.engine.gpu.process import Processes
 from vmcore.engine.gpu.ring import PageQueue
 from vmcore.engine.gpu.svm import Svm
@@ -83,6 +83,8 @@ class System:
         gpus = self.dev.gpus
         if name in gpus:
             raise ScenarioError(f"GPU {name!r} is defined twice")
+        if len(gpus) >= MAX_GPUS:
+            raise ScenarioError(f"GPU {name!r}: a scenario has at most {MAX_GPUS} GPUs")
         gpu = Gpu(name, vram, gtt, index=len(gpus), hive=name)
         self.dev.memory.add_gpu(gpu)
         self.ttm.add_gpu(gpu)

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from vmcore.core import PageStore, Pool
 from vmcore.engine.model import PAGE, Domain, Gpu, Placement
+from vmcore.errors import LimitExceeded
 
 if TYPE_CHECKING:
     from vmcore.engine.model import Vm
@@ -21,10 +22,18 @@ if TYPE_CHECKING:
     from vmcore.engine.sim import Sim
 
 SYSTEM_BASE = 1 << 44
+SYSTEM_SPAN = 1 << 40
+"""System memory (GTT included) is the window [SYSTEM_BASE, SYSTEM_BASE + SYSTEM_SPAN)."""
+MAX_GPUS = 64
+"""GPU ``i``'s VRAM is at ``(i + 1) << 40``, skipping the system window: room for 64 GPUs of
+up to 1 TiB each below the 48-bit physical limit of a PTE."""
 
 
 def vram_base(gpu: Gpu) -> int:
-    return (gpu.index + 1) << 40
+    slot = gpu.index + 1
+    if slot >= SYSTEM_BASE >> 40:
+        slot += SYSTEM_SPAN >> 40  # GPU 15 and later sit above system memory
+    return slot << 40
 
 
 class SystemMemory:
@@ -38,6 +47,11 @@ class SystemMemory:
     def alloc(self, size: int, domain: Domain = Domain.SYSTEM) -> Placement:
         size = (size + PAGE - 1) // PAGE * PAGE
         base = self.next
+        if base + size > SYSTEM_BASE + SYSTEM_SPAN:
+            raise LimitExceeded(
+                f"system memory: {size} more bytes would pass the simulation's 1 TiB of system "
+                "allocations (addresses are never reused)"
+            )
         self.next += size
         self.live += size
         self.store.add_region(base, size // PAGE)  # new pages read 0
