@@ -102,3 +102,45 @@ def test_a_worker_that_dies_costs_only_its_scenario(tmp_path: Path) -> None:
     assert "5 passed, 0 failed, 1 error" in p.stdout, output(p)
     junit = (tmp_path / "j.xml").read_text()
     assert 'tests="6"' in junit and "died (exit code 3)" in junit
+
+
+MISSPELLED = """\
+from vmcore import FaultAction, Policy, hookimpl
+
+
+class Typo(Policy):
+    family = "fault"
+    name = "test-typo"
+
+    @hookimpl
+    def vmcore_falut_action(self, fault):
+        return FaultAction.DUMMY_PAGE
+
+
+@hookimpl
+def vmcore_policies():
+    return [Typo]
+
+
+@hookimpl
+def vmcore_evnet(time, actor, action, detail):
+    pass
+"""
+
+
+def test_a_misspelled_hook_is_a_warning_at_load_time_and_an_error_when_strict(tmp_path: Path) -> None:
+    write(tmp_path / "typo.py", MISSPELLED)
+    write(tmp_path / "u.vms", UNMAPPED)
+    env = {"PYTHONPATH": str(tmp_path), "VMCORE_DISABLE_PLUGIN_AUTOLOAD": "1"}
+    p = run("test", "u.vms", "-p", "typo", cwd=tmp_path, env=env)
+    assert p.returncode == 0, output(p)
+    assert (
+        "vmcore: warning: policy fault = 'test-typo' (typo.Typo): vmcore_falut_action is no vmcore hook, "
+        "so it is never called; did you mean vmcore_fault_action?" in p.stderr
+    ), p.stderr
+    assert "implements none of its family's hooks (vmcore_fault_action)" in p.stderr
+    assert "plugin 'typo': vmcore_evnet is no vmcore hook, so it is never called; did you mean vmcore_event?" in p.stderr
+    strict = run("test", "u.vms", "-p", "typo", cwd=tmp_path, env={**env, "VMCORE_STRICT_PLUGINS": "1"})
+    assert strict.returncode == 2, output(strict)
+    assert "vmcore: error:" in strict.stderr and "vmcore_falut_action" in strict.stderr
+    assert "Traceback" not in strict.stderr

@@ -46,7 +46,7 @@ the event log of the schedule that decided it, and the command that replays it.
 
 
 def _pm(args: argparse.Namespace, cfg_plugins: Sequence[str] = ()) -> Any:
-    from vmcore.hooks.manager import load_errors, plugin_manager
+    from vmcore.hooks.manager import hook_warnings, load_errors, plugin_manager
 
     auto = os.environ.get("VMCORE_DISABLE_PLUGIN_AUTOLOAD", "") in ("", "0")
     blocked = {p[3:] for p in getattr(args, "plugin", None) or [] if p.startswith("no:")}
@@ -59,6 +59,11 @@ def _pm(args: argparse.Namespace, cfg_plugins: Sequence[str] = ()) -> Any:
     for msg in load_errors(pm):
         if not any(msg.startswith(f"plugin {b!r}") for b in blocked):
             print(f"vmcore: warning: {msg}", file=sys.stderr)
+    found = hook_warnings(pm)
+    if found and os.environ.get("VMCORE_STRICT_PLUGINS", "") not in ("", "0"):
+        raise VmcoreError("; ".join(found) + " (VMCORE_STRICT_PLUGINS is set)")
+    for msg in found:
+        print(f"vmcore: warning: {msg}", file=sys.stderr)
     return pm
 
 

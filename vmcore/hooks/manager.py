@@ -110,6 +110,47 @@ def plugin_manager(
     return pm
 
 
+def hook_warnings(pm: pluggy.PluginManager) -> list[str]:
+    """What a plugin author most likely got wrong, found without running anything: a hook
+    implementation whose name is no vmcore hook (``vmcore_falut_action``), on a plugin or
+    on a policy class, and a policy that implements none of its family's hooks (so the
+    family's default decides everything)."""
+    known = {n for n in dir(hookspecs) if n.startswith("vmcore_")}
+    marker = f"{hookspecs.PROJECT}_impl"
+    out: list[str] = []
+
+    def unknown(where: str, name: str) -> None:
+        close = difflib.get_close_matches(name, sorted(known), n=1)
+        hint = f"; did you mean {close[0]}?" if close else ""
+        out.append(f"{where}: {name} is no vmcore hook, so it is never called{hint}")
+
+    for name in dir(pm.hook):
+        caller = getattr(pm.hook, name)
+        if name.startswith("vmcore_") and name not in known and hasattr(caller, "get_hookimpls"):
+            for impl in caller.get_hookimpls():
+                unknown(f"plugin {impl.plugin_name!r}", name)
+    try:
+        table = policy_classes(pm)
+    except PluginError:
+        return out  # reported when the policies are used
+    for fam, classes in table.items():
+        family_hooks = sorted(h for h, f in hookspecs.FAMILY_OF_HOOK.items() if f == fam)
+        for pname, cls in classes.items():
+            if cls.__module__.startswith("vmcore.hooks.policies"):
+                continue
+            impls = [n for n in dir(cls) if n.startswith("vmcore_") and hasattr(getattr(cls, n), marker)]
+            where = f"policy {fam} = {pname!r} ({cls.__module__}.{cls.__qualname__})"
+            for n in impls:
+                if n not in known:
+                    unknown(where, n)
+            if not any(n in family_hooks for n in impls):
+                out.append(
+                    f"{where} implements none of its family's hooks ({', '.join(family_hooks)}): "
+                    "the family's default decides everything"
+                )
+    return out
+
+
 def policy_classes(pm: pluggy.PluginManager) -> dict[str, dict[str, type[Policy]]]:
     """family -> name -> class, from every plugin's ``vmcore_policies``; a name claimed twice is an error."""
     table: dict[str, dict[str, type[Policy]]] = {f: {} for f in FAMILIES}
