@@ -128,7 +128,7 @@ def format_file(f: ast.File, text: str) -> str:
     pr = _Printer(_scan(text))
     for item in f.items:
         if isinstance(item, ast.Use):
-            pr.emit(item.pos.line, "", f'use "{item.path}"', item.pos.line)
+            pr.emit(item.pos.line, "", f"use {_quote(item.path)}", item.pos.line)
         elif isinstance(item, ast.LinkDef):
             s = f"link {item.a} {item.b} {item.kind}"
             if item.bandwidth is not None:

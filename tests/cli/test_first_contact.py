@@ -144,3 +144,29 @@ def test_a_misspelled_hook_is_a_warning_at_load_time_and_an_error_when_strict(tm
     assert strict.returncode == 2, output(strict)
     assert "vmcore: error:" in strict.stderr and "vmcore_falut_action" in strict.stderr
     assert "Traceback" not in strict.stderr
+
+
+def test_fmt_keeps_symlinks_hard_links_mode_and_quotes(tmp_path: Path) -> None:
+    import os
+    import stat
+
+    messy = 'gpu g { vram 16MiB\n engine c compute retry }\nscenario "s" {\n process app on g\n expect app alive }\n'
+    write(tmp_path / "real.vms", messy)
+    (tmp_path / "link.vms").symlink_to("real.vms")
+    os.link(tmp_path / "real.vms", tmp_path / "hard.vms")
+    os.chmod(tmp_path / "real.vms", 0o640)
+    write(tmp_path / "alone.vms", messy)
+    os.chmod(tmp_path / "alone.vms", 0o604)
+    write(tmp_path / "q.vms", 'use "a\\"b\\\\c.vms"\n')
+    for name in ("link.vms", "alone.vms", "q.vms"):
+        p = run("fmt", name, cwd=tmp_path)
+        assert p.returncode == 0, output(p)
+    assert (tmp_path / "link.vms").is_symlink()
+    real = (tmp_path / "real.vms").stat()
+    assert real.st_nlink == 2 and real.st_ino == (tmp_path / "hard.vms").stat().st_ino
+    assert (tmp_path / "hard.vms").read_text() == (tmp_path / "real.vms").read_text() != messy
+    assert stat.S_IMODE(real.st_mode) == 0o640
+    assert stat.S_IMODE((tmp_path / "alone.vms").stat().st_mode) == 0o604
+    assert (tmp_path / "alone.vms").read_text() != messy
+    assert (tmp_path / "q.vms").read_text() == 'use "a\\"b\\\\c.vms"\n'
+    assert run("fmt", "--check", "q.vms", "link.vms", cwd=tmp_path).returncode == 0

@@ -171,7 +171,7 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _fmt(args: argparse.Namespace) -> int:
-    from vmcore.cli.files import atomic_write, collect
+    from vmcore.cli.files import collect, rewrite_in_place
     from vmcore.dsl.errors import VmsError
     from vmcore.dsl.formatter import format_text
 
@@ -200,7 +200,7 @@ def _fmt(args: argparse.Namespace) -> int:
             if args.check:
                 print(f"would reformat {f}")
             else:
-                atomic_write(str(f), out.encode("utf-8"))
+                rewrite_in_place(str(f), out.encode("utf-8"))
                 print(f"reformatted {f}")
     if errors:
         return 2
