@@ -170,3 +170,14 @@ def test_fmt_keeps_symlinks_hard_links_mode_and_quotes(tmp_path: Path) -> None:
     assert (tmp_path / "alone.vms").read_text() != messy
     assert (tmp_path / "q.vms").read_text() == 'use "a\\"b\\\\c.vms"\n'
     assert run("fmt", "--check", "q.vms", "link.vms", cwd=tmp_path).returncode == 0
+
+
+def test_control_characters_in_a_scenario_name_leave_the_junit_xml_parseable(tmp_path: Path) -> None:
+    import xml.etree.ElementTree as ET
+
+    write(tmp_path / "c.vms", GPU + 'scenario "bell\x07 and \x01" {\n    process app on gpu0\n    expect app killed\n}\n')
+    p = run("test", "c.vms", "--junitxml", "c.xml", cwd=tmp_path)
+    assert p.returncode == 1, output(p)
+    root = ET.parse(tmp_path / "c.xml").getroot()
+    (case,) = root.iter("testcase")
+    assert case.get("name") == "bell\\x07 and \\x01"

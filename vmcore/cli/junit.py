@@ -2,11 +2,28 @@
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable
 
 from vmcore.cli.files import atomic_write
 from vmcore.cli.report import Report
+
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+"""Characters XML 1.0 cannot carry at all, even escaped (control characters, lone surrogates)."""
+
+
+def _xml_text(s: str) -> str:
+    """``s`` with each character XML cannot hold written as ``\\xNN`` / ``\\uNNNN``."""
+    return _NOT_XML.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), s)
+
+
+def _clean(root: ET.Element) -> None:
+    for el in root.iter():
+        for k, v in el.attrib.items():
+            el.attrib[k] = _xml_text(v)
+        if el.text:
+            el.text = _xml_text(el.text)
 
 
 def write_junit(path: str, reports: Iterable[Report], errors: list[str], dt: float) -> None:
@@ -45,4 +62,5 @@ def write_junit(path: str, reports: Iterable[Report], errors: list[str], dt: flo
         case = ET.SubElement(suite, "testcase", classname="collection", name=e.splitlines()[0][:80])
         err = ET.SubElement(case, "error", message=e.splitlines()[0])
         err.text = e
+    _clean(suite)  # a scenario name or a message may hold control characters
     atomic_write(path, ET.tostring(suite, encoding="utf-8", xml_declaration=True))
