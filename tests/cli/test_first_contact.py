@@ -181,3 +181,14 @@ def test_control_characters_in_a_scenario_name_leave_the_junit_xml_parseable(tmp
     root = ET.parse(tmp_path / "c.xml").getroot()
     (case,) = root.iter("testcase")
     assert case.get("name") == "bell\\x07 and \\x01"
+
+
+def test_an_output_that_cannot_be_written_leaves_the_others_written(tmp_path: Path) -> None:
+    write(tmp_path / "u.vms", UNMAPPED)
+    (tmp_path / "adir").mkdir()
+    p = run("test", "u.vms", "--explore", "2", "--trace", "adir", "--junitxml", "j.xml", "--json", "adir", cwd=tmp_path)
+    assert p.returncode == 2, output(p)
+    assert "vmcore: error: cannot write --trace adir: Is a directory" in p.stderr
+    assert "vmcore: error: cannot write --json adir: Is a directory" in p.stderr
+    assert "Traceback" not in p.stderr
+    assert (tmp_path / "j.xml").read_text().count("<testcase") == 2

@@ -62,6 +62,7 @@ class Session:
         self.reports: list[Report] = []
         self.errors: list[str] = []
         self.deselected_all = 0
+        self.output_errors: list[str] = []
         """How many scenarios ``-k`` deselected when it selected none (exit 5)."""
         self.terminal = TerminalReport(out, opts.verbose)
         self.overrides: dict[str, tuple[str, dict[str, Any]]] = {}
@@ -247,19 +248,38 @@ class Session:
         self.terminal.summary(self.reports, self.errors, time.perf_counter() - t0)
         return EXIT_OK if ex.passed else EXIT_FAILED
 
+    def _output(self, what: str, write: Callable[[], None]) -> None:
+        """Write one output; one that cannot be written (a read-only or full disk, a
+        directory as the path) is reported and the others are still written (exit 2)."""
+        try:
+            write()
+        except OSError as e:
+            msg = f"vmcore: error: cannot write {what}: {e.strerror or e}"
+            self.output_errors.append(msg)
+            print(msg, file=sys.stderr)
+
     def _exports(self) -> None:
         from vmcore.engine.export import chrome_trace, dot_graph
 
         shown = [
             (r.scenario.id, r.witness or r.exploration.interesting) for r in self.reports if r.exploration
         ]
-        if self.opts.trace and shown:
-            atomic_write(self.opts.trace, chrome_trace(shown).encode("utf-8"))
-            self.write(f"trace written to {self.opts.trace} (open it in https://ui.perfetto.dev)")
-        if self.opts.graph and shown:
+        trace, graph = self.opts.trace, self.opts.graph
+        if trace and shown:
+
+            def write_trace() -> None:
+                atomic_write(trace, chrome_trace(shown).encode("utf-8"))
+                self.write(f"trace written to {trace} (open it in https://ui.perfetto.dev)")
+
+            self._output(f"--trace {trace}", write_trace)
+        if graph and shown:
             name, res = next(((n, x) for n, x in shown if x.deadlocks), shown[0])
-            atomic_write(self.opts.graph, dot_graph(name, res).encode("utf-8"))
-            self.write(f"wait-for graph of {name} written to {self.opts.graph}")
+
+            def write_graph() -> None:
+                atomic_write(graph, dot_graph(name, res).encode("utf-8"))
+                self.write(f"wait-for graph of {name} written to {graph}")
+
+            self._output(f"--graph {graph}", write_graph)
 
     def run(self) -> int:
         if self.opts.replay:
@@ -291,13 +311,14 @@ class Session:
             self.terminal.durations(self.reports, self.opts.durations)
         dt = time.perf_counter() - t0
         self.terminal.summary(self.reports, self.errors, dt)
-        if self.opts.junitxml:
-            write_junit(self.opts.junitxml, self.reports, self.errors, dt)
-        if self.opts.json:
-            write_json(self.opts.json, self.reports, self.errors, self.opts.seed)
+        junit, as_json = self.opts.junitxml, self.opts.json
+        if junit:
+            self._output(f"--junitxml {junit}", lambda: write_junit(junit, self.reports, self.errors, dt))
+        if as_json:
+            self._output(f"--json {as_json}", lambda: write_json(as_json, self.reports, self.errors, self.opts.seed))
         if interrupted:
             return EXIT_INTERRUPTED
-        if self.errors:
+        if self.errors or self.output_errors:
             return EXIT_USAGE
         if self.deselected_all:
             self.write(f"no scenarios selected: -k {self.opts.keyword!r} matched none of {self.deselected_all}")
