@@ -192,3 +192,30 @@ def test_an_output_that_cannot_be_written_leaves_the_others_written(tmp_path: Pa
     assert "vmcore: error: cannot write --json adir: Is a directory" in p.stderr
     assert "Traceback" not in p.stderr
     assert (tmp_path / "j.xml").read_text().count("<testcase") == 2
+
+
+def test_sigterm_ends_the_session_with_its_summary_and_reports(tmp_path: Path) -> None:
+    import os
+    import signal
+    import time
+
+    many = GPU + "".join(
+        f'scenario "s{i}" {{\n    explore 400\n    process app on gpu0\n    svm app 0x4000_0000 +1MiB in system {{ granularity 4KiB }}\n'
+        f"    job c on comp0 by app touches 0x4000_0000 +1MiB\n    run until idle\n    expect app alive\n}}\n"
+        for i in range(20)
+    )
+    write(tmp_path / "long.vms", many)
+    env = {**os.environ, "VMCORE_DISABLE_PLUGIN_AUTOLOAD": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "vmcore", "test", "long.vms", "--junitxml", "j.xml"],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    proc.stdout.readline()  # the header: the session is running
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, out + err
+    assert "interrupted: the summary so far follows" in out, out
+    assert (tmp_path / "j.xml").exists()
+    assert "Traceback" not in err

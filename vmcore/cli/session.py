@@ -11,12 +11,15 @@ and ``--dask``), :mod:`~vmcore.cli.junit`, :mod:`~vmcore.cli.config`,
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import re
 import shlex
+import signal
 import sys
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -297,11 +300,12 @@ class Session:
             self.write(e)
         interrupted = False
         try:
-            for rep in workers.reports(self.opts, items, self.run_one, dask_task):
-                self.reports.append(rep)
-                self.terminal.line(rep)
-                if self.opts.exitfirst and rep.status != "passed":
-                    break
+            with _sigterm_as_interrupt():
+                for rep in workers.reports(self.opts, items, self.run_one, dask_task):
+                    self.reports.append(rep)
+                    self.terminal.line(rep)
+                    if self.opts.exitfirst and rep.status != "passed":
+                        break
         except KeyboardInterrupt:
             interrupted = True
             self.write("\ninterrupted: the summary so far follows")
@@ -324,6 +328,24 @@ class Session:
             self.write(f"no scenarios selected: -k {self.opts.keyword!r} matched none of {self.deselected_all}")
             return EXIT_NO_SCENARIOS
         return EXIT_OK if all(r.status == "passed" for r in self.reports) else EXIT_FAILED
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM (a CI job cancelled, ``kill``) ends the session as Ctrl-C does: the summary
+    so far and every report are written.  Only the main thread can take signals."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def terminated(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt("SIGTERM")
+
+    old = signal.signal(signal.SIGTERM, terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
 
 
 def dask_task(opts: Options, path: str, scenario_id: str) -> Report:
