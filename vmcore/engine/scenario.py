@@ -287,10 +287,9 @@ class Scenario:
             mon.observer = policies.event
         sim = Sim(self.scheduler, max_events=self.max_events, max_time=self.max_time)
         system = System(sim, policies, mon, self.seed)
-        sim.on_wait.append(lambda actor, fence: _potential(system, actor, fence))
         policies.run_started(self.name, self.seed)
         st = RunState(system, sim, mon)
-        sim.on_wait.append(lambda actor, fence: _note_wait(st, actor, fence))
+        sim.on_wait.append(lambda actor, fence: _on_wait(st, actor, fence))
         outcomes: list[Outcome] = []
         failures: list[str] = []
         try:
@@ -430,21 +429,20 @@ def _no_cyclic_gc() -> Iterator[None]:
             gc.enable()
 
 
-def _note_wait(st: RunState, actor: Any, fence: Any) -> None:
-    """What an application thread waits for, for the verdict of an expectation it never reaches."""
-    if actor.name.startswith("app"):
+def _on_wait(st: RunState, actor: Any, fence: Any) -> None:
+    """An actor starts to wait for a fence.  A fault handler waiting for one with user work
+    in its ancestry is a potential deadlock (only the fault handler's waits are watched:
+    see docs/language.md); what an application thread waits for is kept for the verdict of
+    an expectation it never reaches."""
+    if actor.kind == "handler":
+        if fence.depends_on_user:
+            st.system.mon.find(
+                "potential deadlock",
+                st.sim.now,
+                f"{actor.name} waits for {fence.name}, whose ancestry includes user work",
+            )
+    elif actor in st.app_threads:
         st.waiting_for[actor.name] = str(fence)
-
-
-def _potential(system: System, actor: Any, fence: Any) -> None:
-    """A potential deadlock: a fault handler waiting for a fence with user work in its
-    ancestry.  Only the fault handler's waits are watched (see docs/language.md)."""
-    if actor.kind == "handler" and fence.depends_on_user:
-        system.mon.find(
-            "potential deadlock",
-            system.sim.now,
-            f"{actor.name} waits for {fence.name}, whose ancestry includes user work",
-        )
 
 
 __all__ = ["AppThread", "Expectation", "Outcome", "Result", "RunState", "Scenario"]
