@@ -10,13 +10,13 @@ access outlives the read.
 
 from __future__ import annotations
 
-import os
-import stat
 from array import array
+from collections.abc import Sequence
 from pathlib import Path
 
 from vmcore.dsl.errors import VmsError
 from vmcore.dsl.parser import number
+from vmcore.dsl.sources import OUTSIDE_HINT, inside, read_regular, resolve
 
 MAX_FILE_BYTES = 256 << 20
 """The largest access list read (about 10 million accesses)."""
@@ -24,42 +24,29 @@ VA_LIMIT = 1 << 48
 PAGE = 4096
 
 
-def read_accesses(name: str, base: Path, at: tuple[str, int, int, str]) -> bytes:
-    """The packed access list of the file ``name`` (relative to ``base``); ``at`` is
-    (path, line, column, text) of the clause naming it, where errors about the file
-    itself are reported. Errors inside the file are reported at their own line."""
+def read_accesses(name: str, base: Path, at: tuple[str, int, int, str], trees: Sequence[Path]) -> bytes:
+    """The packed access list of the file ``name`` (relative to ``base``, inside one of
+    ``trees``); ``at`` is (path, line, column, text) of the clause naming it, where
+    errors about the file itself are reported. Errors inside the file are reported at
+    their own line, without echoing it: an access list is not a .vms file."""
     path, line, col, text = at
 
-    def fail(why: str) -> VmsError:
-        return VmsError(f"accesses {name!r}: {why}", path, line, col, text)
+    def fail(why: str, hint: str | None = None) -> VmsError:
+        return VmsError(f"accesses {name!r}: {why}", path, line, col, text, hint=hint)
 
     if "\x00" in name:
         raise fail("a path may not contain a NUL character")
-    target = base / name
-    try:
-        fd = os.open(target, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-    except OSError as e:
-        raise fail(f"cannot read the file: {e.strerror}") from None
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise fail("not a regular file")
-        if st.st_size > MAX_FILE_BYTES:
-            raise fail(f"{st.st_size:,} bytes is more than the {MAX_FILE_BYTES:,} an access list may hold")
-        with os.fdopen(fd, "rb", closefd=True) as f:
-            fd = -1
-            raw = f.read(MAX_FILE_BYTES + 1)
-    except OSError as e:
-        raise fail(f"cannot read the file: {e.strerror}") from None
-    finally:
-        if fd >= 0:
-            os.close(fd)
+    target = resolve(base, name)
+    if not inside(target, trees):
+        shown = ", ".join(str(t) for t in trees)
+        raise fail(f"{target} is outside the scenario's project tree ({shown})", hint=OUTSIDE_HINT)
+    raw = read_regular(target, MAX_FILE_BYTES, fail)
     try:
         body = raw.decode("utf-8")
     except UnicodeDecodeError as e:
         ln = raw[: e.start].count(b"\n") + 1
-        raise VmsError(f"the file is not UTF-8 ({e.reason} at byte {e.start})", str(target), ln, 1, "") from None
-    return parse_accesses(body, str(target))
+        raise VmsError(f"the file is not UTF-8 ({e.reason} at byte {e.start})", target, ln, 1) from None
+    return parse_accesses(body, target)
 
 
 def parse_accesses(body: str, where: str) -> bytes:
@@ -74,25 +61,25 @@ def parse_accesses(body: str, where: str) -> bytes:
         col = content.index(words[0]) + 1
 
         def err(msg: str, c: int, ln: int = ln, raw_line: str = raw_line) -> VmsError:
-            return VmsError(msg, where, ln, c, body, expected="ADDR, or ADDR r, or ADDR w")
+            return VmsError(msg, where, ln, c, expected="ADDR, or ADDR r, or ADDR w")
 
         try:
             kind, addr = number(words[0])
         except ValueError:
             kind, addr = "", -1
         if kind != "int":
-            raise err(f"{words[0]!r} is not an address", col)
+            raise err(f"not an address ({len(words[0])} characters)", col)
         if addr >= VA_LIMIT:
             raise err(f"address {addr:#x} is past the 48-bit address space (0x1_0000_0000_0000)", col)
         write = False
         if len(words) > 1:
             wcol = content.index(words[1], col - 1 + len(words[0])) + 1
             if words[1] not in ("r", "w"):
-                raise err(f"{words[1]!r}: an access is 'r' or 'w'", wcol)
+                raise err("an access is 'r' or 'w'", wcol)
             write = words[1] == "w"
             if len(words) > 2:
-                raise err(f"{words[2]!r}: one access per line", content.index(words[2], wcol) + 1)
+                raise err("one access per line", content.index(words[2], wcol) + 1)
         out.append((addr & ~(PAGE - 1)) | write)
     if not out:
-        raise VmsError("the access list holds no access", where, 1, 1, body)
+        raise VmsError("the access list holds no access", where, 1, 1)
     return out.tobytes()

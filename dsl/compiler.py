@@ -9,6 +9,7 @@ reasons the simulation itself finds.
 from __future__ import annotations
 
 import itertools
+import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +22,15 @@ from vmcore.dsl import ast
 from vmcore.dsl.accesses import read_accesses
 from vmcore.dsl.errors import VmsError, did_you_mean
 from vmcore.dsl.parser import parse
+from vmcore.dsl.sources import (
+    MAX_USE_DEPTH,
+    MAX_VMS_BYTES,
+    OUTSIDE_HINT,
+    inside,
+    read_regular,
+    resolve,
+    scenario_tree,
+)
 from vmcore.engine import Scenario
 from vmcore.hooks.manager import policy_classes
 
@@ -68,8 +78,10 @@ class _Topology:
 class Compiler:
     """Compiles files; ``pm`` supplies the policy names and plugin predicates known."""
 
-    def __init__(self, pm: pluggy.PluginManager) -> None:
+    def __init__(self, pm: pluggy.PluginManager, allow: Iterable[str | Path] = ()) -> None:
         self.pm = pm
+        self.allow = [Path(a) for a in allow]
+        """Directories beyond a scenario's project tree that ``use`` and ``accesses`` may read."""
         self.policies = policy_classes(pm)
         self.plugin_predicates: set[str] = set()
         for table in pm.hook.vmcore_expect_predicates():
@@ -77,23 +89,29 @@ class Compiler:
                 self.plugin_predicates.update(table)
         self.access_lists: dict[str, bytes] = {}
         """Recorded access lists read so far, by resolved path."""
+        self.used: dict[str, tuple[bytes, str, ast.File]] = {}
+        """Files brought in by ``use``, parsed once per compiler: resolved path -> (bytes, text, AST)."""
         self.plugin_metrics: set[str] = set()
         for names in pm.hook.vmcore_metric_names():
             self.plugin_metrics.update(names or ())
+        self.trees: list[Path] = []
 
     # -- files ---------------------------------------------------------------------
     def compile_path(self, path: str | Path) -> list[CompiledScenario]:
         p = Path(path)
-        try:
-            raw = p.read_bytes()
-        except OSError as e:
-            raise VmsError(f"cannot read the file: {e.strerror}", str(p), 0, 0) from None
+
+        def fail(why: str) -> VmsError:
+            return VmsError(why, str(p), 0, 0)
+
+        raw = read_regular(str(p), MAX_VMS_BYTES, fail)
         return self.compile_text(_decode(raw, str(p)), str(p))
 
     def compile_text(self, text: str, path: str = "<string>") -> list[CompiledScenario]:
         f = parse(text, path)
         topo = _Topology()
-        self._load_topology(f, text, path, topo, [str(Path(path).resolve())] if path != "<string>" else [])
+        self.trees = [scenario_tree(path), *self.allow]
+        top = [os.path.realpath(path)] if path != "<string>" else []
+        self._load_topology(f, text, path, topo, top, {})
         out: list[CompiledScenario] = []
         names: dict[str, int] = {}
         for item in f.items:
@@ -107,39 +125,64 @@ class Compiler:
                 out += self._scenario(item, topo, text, path)
         return out
 
-    def _load_topology(self, f: ast.File, text: str, path: str, topo: _Topology, stack: list[str]) -> None:
+    def _used_file(self, item: ast.Use, text: str, path: str, stack: list[str]) -> tuple[str, str, ast.File]:
+        """The file a ``use`` names, read and parsed (once per compiler): its resolved
+        path, text and AST.  Only a regular ``.vms`` file inside the scenario's tree."""
+
+        def fail(why: str, hint: str | None = None) -> VmsError:
+            return VmsError(f"cannot use {item.path!r}: {why}", path, item.pos.line, item.pos.col, text, hint=hint)
+
+        if "\x00" in item.path:  # the OS cannot even look such a path up
+            raise fail("a path may not contain a NUL character")
+        if len(stack) >= MAX_USE_DEPTH:
+            raise fail(f"'use' nests more than {MAX_USE_DEPTH} files deep")
+        base = Path(path).parent if path != "<string>" else Path.cwd()
+        target = resolve(base, item.path)
+        if target in stack:
+            chain = " -> ".join([*(Path(s).name for s in stack), Path(target).name])
+            raise VmsError(f"use cycle: {chain}", path, item.pos.line, item.pos.col, text)
+        if not target.endswith(".vms"):
+            raise fail("only .vms files can be used")
+        if not inside(target, self.trees):
+            trees = ", ".join(str(t) for t in self.trees)
+            raise fail(f"{target} is outside the scenario's project tree ({trees})", hint=OUTSIDE_HINT)
+        raw = read_regular(target, MAX_VMS_BYTES, fail)
+        got = self.used.get(target)
+        if got is not None and got[0] == raw:
+            return target, got[1], got[2]
+        # decoded here, not with read_text(): a used file that is not UTF-8 raised a
+        # bare UnicodeDecodeError (a Python traceback) instead of a VmsError
+        sub_text = _decode(raw, target, f"brought in by 'use' at {path}:{item.pos.line}")
+        sub = parse(sub_text, target)
+        for it in sub.items:
+            if isinstance(it, ast.ScenarioDef):
+                raise VmsError(
+                    "a file brought in by 'use' may define only gpu and link",
+                    target,
+                    it.pos.line,
+                    it.pos.col,
+                    sub_text,
+                )
+        self.used[target] = (raw, sub_text, sub)
+        return target, sub_text, sub
+
+    def _load_topology(
+        self, f: ast.File, text: str, path: str, topo: _Topology, stack: list[str], loaded: dict[str, bool]
+    ) -> bool:
+        """Add the gpus and links of ``f`` and of what it uses to ``topo``; returns whether
+        any were added.  ``loaded`` (resolved path -> whether it added any) makes a file
+        used twice without definitions of its own cost nothing the second time, so a
+        diamond of ``use``s is linear, not exponential; one with definitions is still
+        the "defined twice" error."""
+        added = False
         for item in f.items:
             if isinstance(item, ast.Use):
-                base = Path(path).parent if path != "<string>" else Path.cwd()
-                if "\x00" in item.path:  # the OS cannot even look such a path up
-                    raise VmsError(
-                        f"cannot use {item.path!r}: a path may not contain a NUL character",
-                        path, item.pos.line, item.pos.col, text,
-                    )  # fmt: skip
-                target = (base / item.path).resolve()
-                if str(target) in stack:
-                    chain = " -> ".join([*(Path(s).name for s in stack), target.name])
-                    raise VmsError(f"use cycle: {chain}", path, item.pos.line, item.pos.col, text)
-                try:
-                    raw = target.read_bytes()
-                except OSError as e:
-                    raise VmsError(
-                        f"cannot use {item.path!r}: {e.strerror}", path, item.pos.line, item.pos.col, text
-                    ) from None
-                # decoded here, not with read_text(): a used file that is not UTF-8 raised a
-                # bare UnicodeDecodeError (a Python traceback) instead of a VmsError
-                sub_text = _decode(raw, str(target), f"brought in by 'use' at {path}:{item.pos.line}")
-                sub = parse(sub_text, str(target))
-                for it in sub.items:
-                    if isinstance(it, ast.ScenarioDef):
-                        raise VmsError(
-                            "a file brought in by 'use' may define only gpu and link",
-                            str(target),
-                            it.pos.line,
-                            it.pos.col,
-                            sub_text,
-                        )
-                self._load_topology(sub, sub_text, str(target), topo, [*stack, str(target)])
+                target, sub_text, sub = self._used_file(item, text, path, stack)
+                if loaded.get(target) is False:
+                    continue
+                got = self._load_topology(sub, sub_text, target, topo, [*stack, target], loaded)
+                loaded[target] = got
+                added = added or got
             elif isinstance(item, ast.GpuDef):
                 if item.name in topo.gpus:
                     raise VmsError(
@@ -166,6 +209,7 @@ class Compiler:
                             path, v.pos.line, v.pos.col, text,
                         )  # fmt: skip
                 topo.gpus[item.name] = item
+                added = True
                 for eng in item.engines:
                     if eng.name in topo.engines:
                         raise VmsError(
@@ -184,6 +228,8 @@ class Compiler:
                             hint=did_you_mean(g, topo.gpus),
                         )
                 topo.links.append(item)
+                added = True
+        return added
 
     # -- scenarios -----------------------------------------------------------------
     def _scenario(self, sc: ast.ScenarioDef, topo: _Topology, text: str, path: str) -> list[CompiledScenario]:
@@ -324,10 +370,12 @@ class Checker:
         if r.kind != "str":
             raise self.err(f'an access list is a file name in "double quotes", got {r.text or r.value!r}', v.pos)
         base = Path(self.path).parent if self.path != "<string>" else Path.cwd()
-        key = str((base / str(r.value)).resolve())
+        key = os.path.realpath(base / str(r.value))
         got = self.comp.access_lists.get(key)
         if got is None:
-            got = read_accesses(str(r.value), base, (self.path, v.pos.line, v.pos.col, self.text))
+            got = read_accesses(
+                str(r.value), base, (self.path, v.pos.line, v.pos.col, self.text), self.comp.trees
+            )
             self.comp.access_lists[key] = got
         return got
 

@@ -19,6 +19,7 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
 from vmcore.dsl import ast
 from vmcore.dsl.errors import VmsError, source_lines, words_for
 from vmcore.dsl.names import grammar_text
+from vmcore.dsl.sources import MAX_VMS_BYTES, check_lines
 
 U64 = (1 << 64) - 1
 SIZE_UNITS = {"B": 1, "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30, "TiB": 1 << 40}
@@ -492,6 +493,9 @@ class _ToAst(Transformer[Token, Any]):
 
 def parse(text: str, path: str = "<string>") -> ast.File:
     """Parse .vms source into an AST; every problem is a :class:`VmsError` with a place."""
+    if len(text) > MAX_VMS_BYTES:
+        raise VmsError(f"{len(text):,} characters is more than a .vms file may hold ({MAX_VMS_BYTES:,})", path, 0, 0)
+    check_lines(text, path)
     try:
         f: ast.File = _TO_AST.transform(_lark().parse(text))
     except UnexpectedInput as e:

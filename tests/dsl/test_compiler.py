@@ -224,6 +224,7 @@ def test_each_loop_value_is_compiled_on_its_own() -> None:
 def test_use_is_relative_to_the_including_file(tmp_path: Path) -> None:
     (tmp_path / "hw").mkdir()
     (tmp_path / "tests").mkdir()
+    (tmp_path / "vmcore.yaml").write_text("", encoding="utf-8")  # the project root: ../hw is inside it
     (tmp_path / "hw" / "gpus.vms").write_text(
         'use "links.vms"\ngpu a { vram 4MiB; engine ca compute retry }\n', encoding="utf-8"
     )

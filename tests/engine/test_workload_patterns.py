@@ -126,10 +126,10 @@ def test_an_access_list_is_read_once_and_formats_back(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("body", "line", "col", "message"),
     [
-        ("0x1000\nnope\n", 2, 1, "'nope' is not an address"),
-        ("  0x1000 x\n", 1, 10, "'x': an access is 'r' or 'w'"),
-        ("0x1000 w w\n", 1, 10, "'w': one access per line"),
-        ("4KiB\n", 1, 1, "'4KiB' is not an address"),
+        ("0x1000\nnope\n", 2, 1, "not an address"),
+        ("  0x1000 x\n", 1, 10, "an access is 'r' or 'w'"),
+        ("0x1000 w w\n", 1, 10, "one access per line"),
+        ("4KiB\n", 1, 1, "not an address"),
         ("0x1_0000_0000_0000\n", 1, 1, "past the 48-bit address space"),
         ("# only comments\n\n", 1, 1, "holds no access"),
     ],
@@ -141,6 +141,7 @@ def test_a_malformed_access_list_is_an_error_in_it(tmp_path: Path, body: str, li
     e = info.value
     assert (Path(e.path).name, e.line, e.col) == ("t.txt", line, col), str(e)
     assert message in e.message
+    assert "nope" not in str(e) and "4KiB" not in str(e)  # an access list is not echoed
 
 
 @pytest.mark.parametrize(
