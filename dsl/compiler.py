@@ -95,19 +95,24 @@ class Compiler:
         for names in pm.hook.vmcore_metric_names():
             self.plugin_metrics.update(names or ())
         self.trees: list[Path] = []
+        self.display = ""
+        """The file part of the ids of the file being compiled."""
 
     # -- files ---------------------------------------------------------------------
-    def compile_path(self, path: str | Path) -> list[CompiledScenario]:
+    def compile_path(self, path: str | Path, display: str | None = None) -> list[CompiledScenario]:
+        """Compile a file; ``display`` is the file part of its ids (default: its name; the
+        command line gives the path relative to its root directory, as pytest's nodeid)."""
         p = Path(path)
 
         def fail(why: str) -> VmsError:
             return VmsError(why, str(p), 0, 0)
 
         raw = read_regular(str(p), MAX_VMS_BYTES, fail)
-        return self.compile_text(_decode(raw, str(p)), str(p))
+        return self.compile_text(_decode(raw, str(p)), str(p), display)
 
-    def compile_text(self, text: str, path: str = "<string>") -> list[CompiledScenario]:
+    def compile_text(self, text: str, path: str = "<string>", display: str | None = None) -> list[CompiledScenario]:
         f = parse(text, path)
+        self.display = display or (Path(path).name if path != "<string>" else path)
         topo = _Topology()
         self.trees = [scenario_tree(path), *self.allow]
         top = [os.path.realpath(path)] if path != "<string>" else []
@@ -240,7 +245,7 @@ class Compiler:
             env = dict(zip(names, combo, strict=True))
             ctx = Checker(self, topo, text, path, env, sc)
             ctx.check()
-            pid = f"{Path(path).name if path != '<string>' else path}::{sc.name}"
+            pid = f"{self.display}::{sc.name}"
             shown = None
             if combo:
                 # ids show values as written (true, 4KiB), strings without their quotes

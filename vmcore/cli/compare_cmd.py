@@ -65,6 +65,8 @@ def add_parser(sub: Any, command: Callable[[argparse.Namespace], int]) -> None:
                    help="draw VRAM in use, faults and migrations over simulated time per combination")  # fmt: skip
     c.add_argument("-n", dest="numprocesses", metavar="N|auto", help="spread the runs over N processes")
     c.add_argument("-p", dest="plugin", action="append", metavar="MODULE", help="load a plugin module; -p no:NAME blocks one")
+    c.add_argument("--allow-path", action="append", metavar="DIR",
+                   help="let use and accesses read files under DIR too (default: only the project tree)")  # fmt: skip
     c.set_defaults(func=command)
 
 
@@ -84,7 +86,8 @@ def run(args: argparse.Namespace, pm: Any, processes: int) -> int:
     for opt, path in (("--plot", args.plot), ("--timeline", args.timeline)):
         if path:
             check_target(path, opt)
-    session = Session(Options(paths=args.paths or ["scenarios"], keyword=args.keyword), pm, sys.stdout)
+    opts = Options(paths=args.paths or ["scenarios"], keyword=args.keyword, allow_paths=args.allow_path or [])
+    session = Session(opts, pm, sys.stdout)
     items = session.compile()
     for e in session.errors:
         print(e, file=sys.stderr)

@@ -31,6 +31,9 @@ class Config:
     policies: dict[str, str] = field(default_factory=dict)
     plugins: list[str] = field(default_factory=list)
     source: str = ""
+    """The file the configuration came from ("" for none)."""
+    root: str = ""
+    """The root directory: ids, the witness directory and replay paths are relative to it."""
 
 
 def _check(data: Any, source: str) -> Config:
@@ -71,7 +74,15 @@ def _check(data: Any, source: str) -> Config:
 
 
 def load(start: Path | None = None) -> Config:
-    """The configuration of the nearest ``vmcore.yaml`` or pyproject.toml with ``[tool.vmcore]``."""
+    """The configuration of the nearest ``vmcore.yaml`` or pyproject.toml with
+    ``[tool.vmcore]``, looked for from ``start`` (the current directory) up to the project
+    root and no further: the first directory holding ``vmcore.yaml``, ``pyproject.toml``,
+    ``.git`` or ``.hg`` (:func:`vmcore.dsl.sources.project_root`).  A configuration in a
+    directory above the project (a forgotten ``~/vmcore.yaml``) is never read.  The
+    result's ``root`` is the configuration file's directory, else the project root, else
+    ``start``; ``source`` names the file used ("" for none)."""
+    from vmcore.dsl.sources import PROJECT_MARKERS
+
     here = (start or Path.cwd()).resolve()
     for d in (here, *here.parents):
         y = d / "vmcore.yaml"
@@ -90,7 +101,9 @@ def load(start: Path | None = None) -> Config:
             tool = doc.get("tool", {})
             if isinstance(tool, dict) and "vmcore" in tool:
                 return _rebase(_check(tool["vmcore"], f"{t} [tool.vmcore]"), d, here)
-    return Config()
+        if any((d / m).exists() for m in PROJECT_MARKERS):
+            return Config(root=str(d))
+    return Config(root=str(here))
 
 
 def _rebase(cfg: Config, config_dir: Path, cwd: Path) -> Config:
@@ -101,4 +114,5 @@ def _rebase(cfg: Config, config_dir: Path, cwd: Path) -> Config:
     relative to the current directory, so ids, failures and replay lines stay short.
     """
     cfg.paths = [p if Path(p).is_absolute() else os.path.relpath(config_dir / p, cwd) for p in cfg.paths]
+    cfg.root = str(config_dir)
     return cfg

@@ -46,19 +46,12 @@ the event log of the schedule that decided it, and the command that replays it.
 
 
 def _pm(args: argparse.Namespace, cfg_plugins: Sequence[str] = ()) -> Any:
-    from vmcore.hooks.manager import hook_warnings, load_errors, plugin_manager
+    from vmcore.hooks.manager import hook_warnings, load_errors, plugin_manager, split_plugin_args
 
-    auto = os.environ.get("VMCORE_DISABLE_PLUGIN_AUTOLOAD", "") in ("", "0")
-    blocked = {p[3:] for p in getattr(args, "plugin", None) or [] if p.startswith("no:")}
-    mods = [p for p in [*cfg_plugins, *(getattr(args, "plugin", None) or [])] if not p.startswith("no:")]
-    pm = plugin_manager(mods, entry_points=auto)
-    for name in blocked:
-        plugin = pm.get_plugin(name)
-        if plugin is not None:
-            pm.unregister(plugin)
+    mods, blocked = split_plugin_args([*cfg_plugins, *(getattr(args, "plugin", None) or [])])
+    pm = plugin_manager(mods, blocked=blocked)
     for msg in load_errors(pm):
-        if not any(msg.startswith(f"plugin {b!r}") for b in blocked):
-            print(f"vmcore: warning: {msg}", file=sys.stderr)
+        print(f"vmcore: warning: {msg}", file=sys.stderr)
     found = hook_warnings(pm)
     if found and os.environ.get("VMCORE_STRICT_PLUGINS", "") not in ("", "0"):
         raise VmcoreError("; ".join(found) + " (VMCORE_STRICT_PLUGINS is set)")
@@ -70,6 +63,7 @@ def _pm(args: argparse.Namespace, cfg_plugins: Sequence[str] = ()) -> Any:
 def _test(args: argparse.Namespace) -> int:
     from vmcore.cli.config import load
     from vmcore.cli.session import Options, Session
+    from vmcore.hooks.manager import autoload
 
     cfg = load()
     opts = Options(
@@ -91,18 +85,19 @@ def _test(args: argparse.Namespace) -> int:
         graph=args.graph,
         processes=_processes(args.numprocesses),
         dask=args.dask,
+        rootdir=cfg.root,
+        configfile=cfg.source,
+        allow_paths=args.allow_path or [],
+        autoload=autoload(),
     )
     if args.replay:
-        from vmcore.engine.witness import ReplayFile
+        from vmcore.cli.replay import check_plugins, load_replay
+        from vmcore.hooks.manager import split_plugin_args
 
-        try:
-            rf = ReplayFile.load(args.replay)
-        except ValueError as e:
-            raise VmcoreError(str(e)) from None
+        rf = load_replay(args.replay, opts.allow_paths)
+        check_plugins(rf, args.replay, split_plugin_args(args.plugin or [])[0])
         opts.seed = rf.seed
         opts.policies = rf.policies
-        opts.plugins = rf.plugins
-        args.plugin = rf.plugins
     return Session(opts, _pm(args, cfg.plugins)).run()
 
 
@@ -127,16 +122,18 @@ def _processes(spec: str | None) -> int:
 
 
 def _explain(args: argparse.Namespace) -> int:
+    from vmcore.cli.replay import check_plugins, load_replay
     from vmcore.cli.session import Options, Session
-    from vmcore.engine.witness import ReplayFile, ReplayScheduler, explain
+    from vmcore.engine.witness import ReplayScheduler, explain
+    from vmcore.hooks.manager import split_plugin_args
 
-    try:
-        rf = ReplayFile.load(args.file)
-    except ValueError as e:
-        raise VmcoreError(str(e)) from None
-    args.plugin = rf.plugins
+    rf = load_replay(args.file, args.allow_path or [])
+    check_plugins(rf, args.file, split_plugin_args(args.plugin or [])[0])
     session = Session(
-        Options(paths=[f"{rf.path}::{rf.id.split('::', 1)[1]}"], policies=rf.policies), _pm(args)
+        Options(
+            paths=[f"{rf.path}::{rf.id.split('::', 1)[1]}"], policies=rf.policies, allow_paths=args.allow_path or []
+        ),
+        _pm(args),
     )
     items = session.compile()
     if not items:
@@ -154,7 +151,7 @@ def _check(args: argparse.Namespace) -> int:
     from vmcore.dsl.compiler import Compiler
     from vmcore.dsl.errors import VmsError
 
-    comp = Compiler(_pm(args))
+    comp = Compiler(_pm(args), allow=args.allow_path or [])
     bad = 0
     n = 0
     for f in collect(args.files):
@@ -336,6 +333,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--replay", metavar="FILE", help="run the schedule saved in a replay file, exactly")
     t.add_argument("--trace", metavar="OUT.json", help="write a Chrome/Perfetto trace of the runs shown")
     t.add_argument("--graph", metavar="OUT.dot", help="write the wait-for graph (a deadlock cycle in red)")
+    t.add_argument("--allow-path", action="append", metavar="DIR",
+                   help="let use, accesses and replay files read .vms files under DIR too (default: only the project tree)")  # fmt: skip
     t.set_defaults(func=_test)
 
     from vmcore.cli import compare_cmd
@@ -344,12 +343,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     ex = sub.add_parser("explain", help="tell the schedule in a replay file in prose")
     ex.add_argument("file", metavar="FILE", help="a replay file written by a failing vmcore test")
-    ex.add_argument("-p", dest="plugin", action="append", metavar="MODULE", help="load a plugin module")
+    ex.add_argument("-p", dest="plugin", action="append", metavar="MODULE",
+                    help="load a plugin module (one the replay file names must be given here)")  # fmt: skip
+    ex.add_argument("--allow-path", action="append", metavar="DIR", help="let use, accesses and replay files read .vms files under DIR too (default: only the project tree)")
     ex.set_defaults(func=_explain)
 
     c = sub.add_parser("check", help="parse and validate .vms files without running them")
     c.add_argument("files", nargs="+", metavar="FILE")
     c.add_argument("-p", dest="plugin", action="append", metavar="MODULE", help="load a plugin module")
+    c.add_argument("--allow-path", action="append", metavar="DIR", help="let use, accesses and replay files read .vms files under DIR too (default: only the project tree)")
     c.set_defaults(func=_check)
 
     f = sub.add_parser("fmt", help="format .vms files canonically (comments kept)")
@@ -384,24 +386,34 @@ def _plugin_options(parser: argparse.ArgumentParser, argv: Sequence[str]) -> Non
     argv = list(argv)
     if "test" not in argv:
         return
-    mods = [argv[i + 1] for i, a in enumerate(argv[:-1]) if a == "-p" and not argv[i + 1].startswith("no:")]
-    try:
-        from vmcore.hooks.manager import plugin_manager
+    specs = [argv[i + 1] for i, a in enumerate(argv[:-1]) if a == "-p"]
+    specs += [a[2:] for a in argv if a.startswith("-p") and len(a) > 2]  # -pNAME, as argparse reads it
+    from vmcore.hooks.manager import PluginError, plugin_manager, split_plugin_args
 
-        pm = plugin_manager(
-            mods, entry_points=os.environ.get("VMCORE_DISABLE_PLUGIN_AUTOLOAD", "") in ("", "0")
-        )
+    try:
+        mods, blocked = split_plugin_args(specs)
+        pm = plugin_manager(mods, blocked=blocked)
     except VmcoreError:
         return
     sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     test = sub.choices["test"]
     group = test.add_argument_group("plugin options")
-    pm.hook.vmcore_addoption(parser=group)
+    for impl in pm.hook.vmcore_addoption.get_hookimpls():
+        try:
+            impl.function(parser=group)
+        except (Exception, SystemExit) as e:  # a plugin's bug is its error, not a traceback
+            raise PluginError(
+                f"plugin {impl.plugin_name!r}: vmcore_addoption raised {type(e).__name__}: {e}"
+            ) from e
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    _plugin_options(parser, sys.argv[1:] if argv is None else argv)
+    try:
+        _plugin_options(parser, sys.argv[1:] if argv is None else argv)
+    except VmcoreError as e:
+        print(f"vmcore: error: {e}", file=sys.stderr)
+        return 2
     try:
         args = parser.parse_args(argv)
     except SystemExit as e:

@@ -42,6 +42,16 @@ class Options:
     trace: str | None = None
     graph: str | None = None
     witness_dir: str = ".vmcore/witnesses"
+    """Relative to ``rootdir``."""
+    rootdir: str = "."
+    """The root directory (the configuration file's, else the project root): ids are
+    paths relative to it, as pytest's nodeids, and replay files store paths relative to it."""
+    configfile: str = ""
+    """The configuration file used, shown in the header ("" for none)."""
+    allow_paths: list[str] = field(default_factory=list)
+    """``--allow-path DIR``: directories beyond the project tree that ``use`` may read."""
+    autoload: bool = True
+    """Entry-point plugins load (VMCORE_DISABLE_PLUGIN_AUTOLOAD unset); workers follow it."""
     processes: int = 1
     dask: str | None = None
     """"local" (a LocalCluster on loopback) or a scheduler address."""

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
+import os
 import re
 import shlex
 import signal
@@ -40,16 +42,18 @@ from vmcore.cli.options import (
     UsageError,
     parse_policy,
 )
+from vmcore.cli.replay import load_replay, relative_to_replay
 from vmcore.cli.report import Report, TerminalReport, progress
 from vmcore.dsl.compiler import CompiledScenario, Compiler
 from vmcore.dsl.errors import VmsError
+from vmcore.dsl.sources import project_root
 from vmcore.engine.explore import STRATEGIES, Exploration, explore, judge
 from vmcore.engine.scenario import Result
 from vmcore.engine.sim import Scheduler
 from vmcore.engine.witness import ReplayFile, ReplayScheduler, explain, shrink, signature, trace
 from vmcore.errors import VmcoreError
 from vmcore.hooks.manager import did_you_mean as plugin_did_you_mean
-from vmcore.hooks.manager import plugin_manager, policy_classes
+from vmcore.hooks.manager import plugin_manager, policy_classes, split_plugin_args
 from vmcore.hooks.policies import PolicyError
 
 __all__ = ["Options", "Report", "Session", "dask_task", "run_compiled"]
@@ -66,6 +70,8 @@ class Session:
         self.errors: list[str] = []
         self.deselected_all = 0
         self.output_errors: list[str] = []
+        self.rootdir = os.path.realpath(opts.rootdir)
+        """Where ids and replay paths are relative to (settled when the files are collected)."""
         """How many scenarios ``-k`` deselected when it selected none (exit 5)."""
         self.terminal = TerminalReport(out, opts.verbose)
         self.overrides: dict[str, tuple[str, dict[str, Any]]] = {}
@@ -109,8 +115,26 @@ class Session:
     def write(self, s: str = "") -> None:
         self.terminal.write(s)
 
+    def display(self, f: Path) -> str:
+        """The file part of ``f``'s ids: its path relative to the root directory (as pytest's
+        nodeid), so ``a/x.vms`` and ``b/x.vms`` never share an id."""
+        return os.path.relpath(os.path.realpath(f), self.rootdir).replace(os.sep, "/")
+
+    def _find_rootdir(self, files: list[Path]) -> str:
+        """The configured root (the configuration file's directory or the project root)
+        when every file is inside it; otherwise, as pytest does without an ini file, the
+        project root above the files' common directory, else that directory."""
+        reals = [os.path.realpath(f) for f in files]
+        given = os.path.realpath(self.opts.rootdir)
+        if reals and all(r.startswith(given.rstrip(os.sep) + os.sep) for r in reals):
+            return given
+        if not reals:
+            return given
+        common = Path(os.path.commonpath([os.path.dirname(r) for r in reals]))
+        return str(project_root(common) or common)
+
     def compile(self) -> list[CompiledScenario]:
-        comp = Compiler(self.pm)
+        comp = Compiler(self.pm, allow=self.opts.allow_paths)
         paths: list[str] = []
         wanted: dict[Path, set[str]] = {}
         for p in self.opts.paths:
@@ -119,9 +143,11 @@ class Session:
             if sep:
                 wanted.setdefault(Path(file).resolve(), set()).add(name)
         items: list[CompiledScenario] = []
-        for f in collect(paths):
+        files = collect(paths)
+        self.rootdir = self._find_rootdir(files)
+        for f in files:
             try:
-                compiled = comp.compile_path(f)
+                compiled = comp.compile_path(f, self.display(f))
             except VmsError as e:
                 self.errors.append(str(e))
                 continue
@@ -201,8 +227,14 @@ class Session:
                     rep.shrunk_from = len(chosen.log)
                 choices, chosen = small, res
         rep.witness = chosen
+        # readable, and keyed by the whole id: ids that differ only in characters the
+        # file name cannot hold ("a b" and "a_b", a/x.vms and a_x.vms) get their own files
+        digest = hashlib.sha1(item.id.encode("utf-8")).hexdigest()[:10]
+        name = re.sub(r"[^A-Za-z0-9_.-]+", "_", item.id)[:100] + f"-{digest}.json"
+        target = Path(self.rootdir) / self.opts.witness_dir / name
+        shown = os.path.relpath(target)
         replay = ReplayFile(
-            item.path,
+            relative_to_replay(item.path, str(target)),
             item.id,
             choices,
             self.opts.seed,
@@ -210,21 +242,16 @@ class Session:
             list(self.opts.plugins),
             line,
         )
-        name = re.sub(r"[^A-Za-z0-9_.-]+", "_", item.id)[:120] + ".json"
-        target = Path(self.opts.witness_dir) / name
         try:
             atomic_write(str(target), replay.dumps().encode("utf-8"))
-            rep.witness_file = str(target)
-            rep.replay = f"vmcore test --replay {shlex.quote(str(target))}"
+            rep.witness_file = shown
+            rep.replay = f"vmcore test --replay {shlex.quote(shown)}"
         except OSError:
             pass  # a read-only tree: the replay command printed above still reproduces it
 
     def replay(self, file: str) -> int:
         """Run one saved schedule again, exactly, and tell what it shows."""
-        try:
-            rf = ReplayFile.load(file)
-        except ValueError as e:
-            raise UsageError(str(e)) from None
+        rf = load_replay(file, self.opts.allow_paths)
         self.opts.paths = [f"{rf.path}::{rf.id.split('::', 1)[1]}"]
         items = self.compile()
         for msg in self.errors:
@@ -291,6 +318,7 @@ class Session:
         items = self.compile()
         nfiles = len({i.path for i in items})
         self.write(f"vmcore test: {len(items)} scenario(s) from {nfiles} file(s), seed {self.opts.seed}")
+        self.write(f"rootdir: {self.rootdir}" + (f", configfile: {self.opts.configfile}" if self.opts.configfile else ""))
         names = sorted(
             n for n in (self.pm.get_name(p) for p in self.pm.get_plugins()) if n and n != "vmcore.policies"
         )
@@ -350,9 +378,10 @@ def _sigterm_as_interrupt() -> Iterator[None]:
 
 def dask_task(opts: Options, path: str, scenario_id: str) -> Report:
     """A Dask task: compile one scenario and run it as the session's run_one would."""
+    mods, blocked = split_plugin_args(opts.plugins)
     session = Session(
         dataclasses.replace(opts, paths=[f"{path}::{scenario_id.split('::', 1)[1]}"]),
-        plugin_manager(opts.plugins),
+        plugin_manager(mods, entry_points=opts.autoload, blocked=blocked),
     )
     items = session.compile()
     if not items:

@@ -65,20 +65,49 @@ def load_errors(pm: pluggy.PluginManager) -> list[str]:
     return list(getattr(pm, "vmcore_load_errors", []))
 
 
+def autoload() -> bool:
+    """Whether entry-point plugins load: not when VMCORE_DISABLE_PLUGIN_AUTOLOAD is set."""
+    return os.environ.get("VMCORE_DISABLE_PLUGIN_AUTOLOAD", "") in ("", "0")
+
+
+def split_plugin_args(specs: Iterable[str]) -> tuple[list[str], list[str]]:
+    """``-p`` values as (modules to load, names blocked by ``-p no:NAME``)."""
+    mods: list[str] = []
+    blocked: list[str] = []
+    for spec in specs:
+        if spec.startswith("no:"):
+            blocked.append(spec[3:])
+        elif spec not in mods:
+            mods.append(spec)
+    return mods, blocked
+
+
 def plugin_manager(
-    modules: Iterable[str] = (), entry_points: bool = True, strict: bool | None = None
+    modules: Iterable[str] = (),
+    entry_points: bool | None = None,
+    strict: bool | None = None,
+    blocked: Iterable[str] = (),
 ) -> pluggy.PluginManager:
     """A manager with vmcore's hookspecs, the built-in policies and the given plugins.
 
-    An entry-point plugin that fails to import or register is recorded (see
-    :func:`load_errors`) and the others still load; ``strict`` (or VMCORE_STRICT_PLUGINS=1)
-    raises instead.  A module named with ``-p`` that cannot be imported is always an error.
+    ``entry_points`` None means "unless VMCORE_DISABLE_PLUGIN_AUTOLOAD is set".  A name in
+    ``blocked`` (``-p no:NAME``: an entry point's name or a module's) is blocked before
+    anything loads, so such a plugin is never imported and none of its hooks (its
+    ``vmcore_addoption`` included) runs.  An entry-point plugin that fails to import or
+    register is recorded (see :func:`load_errors`) and the others still load; ``strict``
+    (or VMCORE_STRICT_PLUGINS=1) raises instead.  A module named with ``-p`` that cannot
+    be imported is always an error.
     """
     if strict is None:
         strict = os.environ.get("VMCORE_STRICT_PLUGINS", "") not in ("", "0")
+    if entry_points is None:
+        entry_points = autoload()
     pm = pluggy.PluginManager(hookspecs.PROJECT)
     pm.add_hookspecs(hookspecs)
     pm.register(BuiltinPolicies(), name="vmcore.policies")
+    for name in blocked:
+        if name != "vmcore.policies":
+            pm.set_blocked(name)
     errors: list[str] = []
     dists: dict[str, tuple[str, str]] = {"vmcore.policies": ("vmcore", _own_version())}
     if entry_points:
@@ -101,6 +130,8 @@ def plugin_manager(
     pm.vmcore_load_errors = errors  # type: ignore[attr-defined]
     pm.vmcore_dists = dists  # type: ignore[attr-defined]
     for mod in modules:
+        if pm.is_blocked(mod):
+            continue
         try:
             module = importlib.import_module(mod)
         except (Exception, SystemExit) as e:  # a plugin calling sys.exit() is its error
