@@ -47,10 +47,30 @@ def test_a_plugin_calling_sys_exit_fails_its_run_and_the_session_goes_on(tmp_pat
         cwd=tmp_path, env=env,
     )  # fmt: skip
     assert p.returncode == 1, output(p)
-    assert "u.vms::unmapped FAILED" in p.stdout and "u.vms::quiet PASSED" in p.stdout
+    assert "u.vms::unmapped ERROR" in p.stdout and "u.vms::quiet PASSED" in p.stdout
     assert "vmcore_fault_action raised SystemExit" in p.stdout
-    assert "1 passed, 1 failed" in p.stdout
+    assert "1 passed, 0 failed, 1 error" in p.stdout
     assert (tmp_path / "j.xml").exists()
+
+
+def test_a_plugin_hook_that_raises_is_an_error_with_its_traceback_printed_once(tmp_path: Path) -> None:
+    body = EXITING.replace("sys.exit(0)", 'raise RuntimeError("boom in the plugin")')
+    write(tmp_path / "raising.py", body.replace("test-exits", "test-raises"))
+    write(tmp_path / "u.vms", UNMAPPED.replace("    process app on gpu0\n    job", "    explore 5\n    process app on gpu0\n    job", 1))
+    env = {"PYTHONPATH": str(tmp_path), "VMCORE_DISABLE_PLUGIN_AUTOLOAD": "1"}
+    p = run(
+        "test", "u.vms", "-p", "raising", "--policy", "fault=test-raises", "--junitxml", "j.xml",
+        cwd=tmp_path, env=env,
+    )  # fmt: skip
+    assert p.returncode == 1, output(p)
+    assert "u.vms::unmapped ERROR (5 schedules" in p.stdout
+    assert "error: policy fault = 'test-raises': hook vmcore_fault_action raised RuntimeError: boom" in p.stdout
+    assert p.stdout.count("Traceback (most recent call last)") == 1, p.stdout
+    assert p.stdout.count('raise RuntimeError("boom in the plugin")') == 1
+    assert "never reached" not in p.stdout  # the expectations it left unjudged are not failures
+    assert "1 passed, 0 failed, 1 error" in p.stdout
+    xml = (tmp_path / "j.xml").read_text()
+    assert "<error" in xml and "boom in the plugin" in xml
 
 
 def test_k_that_selects_nothing_exits_5_as_pytest(tmp_path: Path) -> None:

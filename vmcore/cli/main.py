@@ -124,7 +124,7 @@ def _processes(spec: str | None) -> int:
 def _explain(args: argparse.Namespace) -> int:
     from vmcore.cli.replay import check_plugins, load_replay
     from vmcore.cli.session import Options, Session
-    from vmcore.engine.witness import ReplayScheduler, explain
+    from vmcore.engine.witness import ReplayScheduler, explain, steps
     from vmcore.hooks.manager import split_plugin_args
 
     rf = load_replay(args.file, args.allow_path or [])
@@ -141,7 +141,7 @@ def _explain(args: argparse.Namespace) -> int:
             print(msg, file=sys.stderr)
         return 2
     r = items[0].build(session.pm, session.overrides, scheduler=ReplayScheduler(rf.choices), seed=rf.seed).run()
-    print(f"{items[0].id}, schedule of {len(rf.choices)} choices ({len(r.log)} steps):")
+    print(f"{items[0].id}, schedule of {len(rf.choices)} choices ({len(steps(r))} steps):")
     print(explain(r))
     return 0
 

@@ -14,7 +14,7 @@ from typing import TextIO
 from vmcore.dsl.compiler import CompiledScenario
 from vmcore.engine.explore import Exploration
 from vmcore.engine.scenario import Result
-from vmcore.engine.witness import explain, trace
+from vmcore.engine.witness import explain, steps, trace
 
 
 @dataclass
@@ -70,15 +70,18 @@ class TerminalReport:
         for r in bad:
             self.write(f"___ {r.scenario.id} ___")
             if r.status == "error":
+                # the error once, its traceback included; the expectations it left unjudged
+                # and an explanation repeating it would only bury it
                 self.write(f"error: {r.error}")
-            if r.exploration is not None:
+            elif r.exploration is not None:
                 self.write(failure_text(r.scenario, r.exploration, tail=0))
             if r.witness is not None:
                 shrunk = f", shrunk from {r.shrunk_from} steps" if r.shrunk_from else ""
-                self.write(f"witness ({len(r.witness.log)} steps{shrunk}):")
+                self.write(f"witness ({len(steps(r.witness))} steps{shrunk}):")
                 self.write(trace(r.witness, limit=40))
-                self.write("explanation:")
-                self.write(explain(r.witness))
+                if r.status != "error":
+                    self.write("explanation:")
+                    self.write(explain(r.witness))
             self.write(f"replay: {r.replay}")
             self.write("")
 

@@ -50,7 +50,7 @@ from vmcore.dsl.sources import project_root
 from vmcore.engine.explore import STRATEGIES, Exploration, explore, judge
 from vmcore.engine.scenario import Result
 from vmcore.engine.sim import Scheduler
-from vmcore.engine.witness import ReplayFile, ReplayScheduler, explain, shrink, signature, trace
+from vmcore.engine.witness import ReplayFile, ReplayScheduler, explain, shrink, signature, steps, trace
 from vmcore.errors import VmcoreError
 from vmcore.hooks.manager import did_you_mean as plugin_did_you_mean
 from vmcore.hooks.manager import plugin_manager, policy_classes, split_plugin_args
@@ -200,9 +200,14 @@ class Session:
             return Report(
                 item, "error", time.perf_counter() - t0, error=str(e), replay=self.replay_command(item)
             )
-        status = "passed" if ex.passed else "failed"
-        rep = Report(item, status, time.perf_counter() - t0, ex, replay=self.replay_command(item))
-        if status == "failed":
+        # a run stopped by an error (a plugin's exception, a budget, a scenario error) was
+        # not judged: the id is an ERROR, as docs/cli.md says, not a failed verdict
+        errors = ex.interesting.errors if ex.failures else []
+        status = "error" if errors else "passed" if ex.passed else "failed"
+        rep = Report(
+            item, status, time.perf_counter() - t0, ex, error="\n".join(errors), replay=self.replay_command(item)
+        )
+        if status != "passed":
             self._witness(rep)
         return rep
 
@@ -223,8 +228,8 @@ class Session:
 
             small, res, _ = shrink(build, choices, lambda r: signature(r, line) == want, budget=60)
             if res is not None:
-                if len(res.log) < len(chosen.log):
-                    rep.shrunk_from = len(chosen.log)
+                if len(res.log) < len(chosen.log):  # counted as the witness header counts
+                    rep.shrunk_from = len(steps(chosen))
                 choices, chosen = small, res
         rep.witness = chosen
         # readable, and keyed by the whole id: ids that differ only in characters the
