@@ -78,8 +78,16 @@ class _Topology:
 class Compiler:
     """Compiles files; ``pm`` supplies the policy names and plugin predicates known."""
 
-    def __init__(self, pm: pluggy.PluginManager, allow: Iterable[str | Path] = ()) -> None:
+    def __init__(
+        self, pm: pluggy.PluginManager, allow: Iterable[str | Path] = (), collect_errors: bool = False
+    ) -> None:
         self.pm = pm
+        self.errors: list[VmsError] | None = [] if collect_errors else None
+        """With ``collect_errors`` (``vmcore check``): the errors found so far.  A scenario
+        with an error is left out and the next one is checked; inside a scenario, an
+        ``expect`` with an error is recorded and the rest still checked (an ``expect``
+        defines nothing a later statement needs), so every failing expectation is
+        reported, not only the first of the file."""
         self.allow = [Path(a) for a in allow]
         """Directories beyond a scenario's project tree that ``use`` and ``accesses`` may read."""
         self.policies = policy_classes(pm)
@@ -127,7 +135,13 @@ class Compiler:
                         path, item.pos.line, item.pos.col, text,
                     )  # fmt: skip
                 names[item.name] = item.pos.line
-                out += self._scenario(item, topo, text, path)
+                if self.errors is None:
+                    out += self._scenario(item, topo, text, path)
+                    continue
+                try:
+                    out += self._scenario(item, topo, text, path)
+                except VmsError as e:
+                    self.errors.append(e)
         return out
 
     def _used_file(self, item: ast.Use, text: str, path: str, stack: list[str]) -> tuple[str, str, ast.File]:
@@ -244,7 +258,10 @@ class Compiler:
         for combo in itertools.product(*(loop.values for loop in sc.loops)):
             env = dict(zip(names, combo, strict=True))
             ctx = Checker(self, topo, text, path, env, sc)
+            before = len(self.errors or ())
             ctx.check()
+            if self.errors is not None and len(self.errors) > before:
+                continue  # an expectation had an error: recorded, and no scenario made
             pid = f"{self.display}::{sc.name}"
             shown = None
             if combo:
@@ -426,7 +443,14 @@ class Checker:
                 self.active.append((st, on))
             if on:
                 self.count += 1
-                st.node.check(self, top)
+                if self.comp.errors is None or not isinstance(st.node, ast.ExpectStmt):
+                    st.node.check(self, top)
+                    continue
+                try:
+                    st.node.check(self, top)
+                except VmsError as e:
+                    if not any(str(e) == str(x) for x in self.comp.errors):  # once per loop instance
+                        self.comp.errors.append(e)
 
     def set_explore(self, runs: int, strategy: str, depth: int, line: int) -> None:
         self.explore = ExplorePlan(runs, strategy, depth, line)

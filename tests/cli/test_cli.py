@@ -451,7 +451,26 @@ def test_check_rejects_a_semantic_error(tmp_path: Path) -> None:
     no_traceback(p)
     assert f"align.vms:{line_of(text, 'svm')}:" in p.stderr
     assert "not 4KiB aligned" in p.stderr
-    assert "1 file(s) with errors" in p.stderr
+    assert "1 error(s) in 1 file(s)" in p.stderr
+
+
+def test_check_reports_every_failing_expectation_and_scenario(tmp_path: Path) -> None:
+    text = GPU + (
+        'scenario "a" {\n    process app on gpu0\n    expect migratons < 2\n    expect app alive\n'
+        "    expect deadlocks\n}\n"
+        'scenario "b" {\n    process app on gpu0\n    svm app 0x4000_0010 +4KiB in system\n}\n'
+        'scenario "c" {\n    process app on gpu0\n    expect app alive\n}\n'
+        'scenario "d" for N in [1, 2] {\n    process app on gpu0\n    expect faults of ghost < 1\n}\n'
+    )
+    write(tmp_path / "many.vms", text)
+    p = run("check", "many.vms", cwd=tmp_path)
+    assert p.returncode == 2, output(p)
+    no_traceback(p)
+    for needle in ("expect migratons", "expect deadlocks", "svm app 0x4000_0010", "expect faults of ghost"):
+        assert f"many.vms:{line_of(text, needle)}:" in p.stderr, p.stderr
+    assert "did you mean 'migrations'" in p.stderr
+    assert "error(s) in 1 file(s)" in p.stderr
+    assert p.stderr.count("many.vms:") >= 4, p.stderr
 
 
 def test_check_of_a_missing_file_is_a_usage_error(tmp_path: Path) -> None:

@@ -151,17 +151,24 @@ def _check(args: argparse.Namespace) -> int:
     from vmcore.dsl.compiler import Compiler
     from vmcore.dsl.errors import VmsError
 
-    comp = Compiler(_pm(args), allow=args.allow_path or [])
+    comp = Compiler(_pm(args), allow=args.allow_path or [], collect_errors=True)
+    assert comp.errors is not None
     bad = 0
+    nerrors = 0
     n = 0
     for f in collect(args.files):
         try:
             n += len(comp.compile_path(f))
-        except VmsError as e:
+        except VmsError as e:  # the file as a whole: a syntax error, its gpus and uses
+            comp.errors.append(e)
+        if comp.errors:
             bad += 1
-            print(e, file=sys.stderr)
+            nerrors += len(comp.errors)
+            for err in comp.errors:
+                print(err, file=sys.stderr)
+            comp.errors.clear()
     if bad:
-        print(f"{bad} file(s) with errors", file=sys.stderr)
+        print(f"{nerrors} error(s) in {bad} file(s)", file=sys.stderr)
         return 2
     print(f"{n} scenario(s) valid")
     return 0
