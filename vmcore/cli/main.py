@@ -33,6 +33,7 @@ examples:
   vmcore check my.vms                  parse and validate without running
   vmcore fmt --check scenarios/        is every file in canonical form?
   vmcore plugins                       what is loaded, and what it adds
+  eval "$(vmcore completion bash)"     shell completion (also zsh)
 
 exit codes: 0 all passed, 1 some failed, 2 usage or syntax error, 130 interrupted
 """
@@ -62,6 +63,7 @@ def _pm(args: argparse.Namespace, cfg_plugins: Sequence[str] = ()) -> Any:
 
 def _test(args: argparse.Namespace) -> int:
     from vmcore.cli.config import load
+    from vmcore.cli.report import use_color
     from vmcore.cli.session import Options, Session
     from vmcore.hooks.manager import autoload
 
@@ -89,6 +91,9 @@ def _test(args: argparse.Namespace) -> int:
         configfile=cfg.source,
         allow_paths=args.allow_path or [],
         autoload=autoload(),
+        last_failed=args.last_failed,
+        failed_first=args.failed_first,
+        color=use_color(args.color, sys.stdout),
     )
     if args.replay:
         from vmcore.cli.replay import check_plugins, load_replay
@@ -340,6 +345,12 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--replay", metavar="FILE", help="run the schedule saved in a replay file, exactly")
     t.add_argument("--trace", metavar="OUT.json", help="write a Chrome/Perfetto trace of the runs shown")
     t.add_argument("--graph", metavar="OUT.dot", help="write the wait-for graph (a deadlock cycle in red)")
+    t.add_argument("--lf", "--last-failed", dest="last_failed", action="store_true",
+                   help="run only the ids that did not pass last time (all when none failed)")  # fmt: skip
+    t.add_argument("--ff", "--failed-first", dest="failed_first", action="store_true",
+                   help="run the ids that did not pass last time first, then the rest")  # fmt: skip
+    t.add_argument("--color", choices=["yes", "no", "auto"], default="auto",
+                   help="colour the verdicts: yes, no, or auto (a terminal, unless NO_COLOR is set)")  # fmt: skip
     t.add_argument("--allow-path", action="append", metavar="DIR",
                    help="let use, accesses and replay files read .vms files under DIR too (default: only the project tree)")  # fmt: skip
     t.set_defaults(func=_test)
@@ -381,7 +392,19 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("demo", help="a short tour of the C core", description=_demo.__doc__)
     d.add_argument("--pages", type=int, default=1024, help="pages to map (default 1024)")
     d.set_defaults(func=_demo)
+
+    co = sub.add_parser("completion", help="print a shell completion script",
+                        description='Print a completion script: eval "$(vmcore completion bash)" in ~/.bashrc')  # fmt: skip
+    co.add_argument("shell", choices=["bash", "zsh"])
+    co.set_defaults(func=lambda a: _completion(a, parser))
     return parser
+
+
+def _completion(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from vmcore.cli.completion import script
+
+    sys.stdout.write(script(parser, args.shell))
+    return 0
 
 
 def _plugin_options(parser: argparse.ArgumentParser, argv: Sequence[str]) -> None:

@@ -50,6 +50,14 @@ class Options:
     """The configuration file used, shown in the header ("" for none)."""
     allow_paths: list[str] = field(default_factory=list)
     """``--allow-path DIR``: directories beyond the project tree that ``use`` may read."""
+    last_failed: bool = False
+    """``--lf``: run only the ids that did not pass last time (``.vmcore/cache``)."""
+    failed_first: bool = False
+    """``--ff``: run those first, then the rest."""
+    cache: bool = True
+    """Record this session's failures for ``--lf``/``--ff``."""
+    color: bool = False
+    """Colour the verdicts (``--color``)."""
     autoload: bool = True
     """Entry-point plugins load (VMCORE_DISABLE_PLUGIN_AUTOLOAD unset); workers follow it."""
     processes: int = 1

@@ -16,6 +16,23 @@ from vmcore.engine.explore import Exploration
 from vmcore.engine.scenario import Result
 from vmcore.engine.witness import explain, steps, trace
 
+_COLORS = {"passed": "32", "failed": "31", "error": "1;31"}
+"""ANSI SGR codes: green, red, bold red."""
+
+
+def use_color(choice: str, out: TextIO) -> bool:
+    """``--color yes|no|auto``: auto colours a terminal unless NO_COLOR is set (or TERM is
+    dumb); FORCE_COLOR colours a pipe too."""
+    if choice == "yes":
+        return True
+    if choice == "no":
+        return False
+    if os.environ.get("NO_COLOR"):
+        return False
+    if os.environ.get("FORCE_COLOR"):
+        return True
+    return bool(getattr(out, "isatty", lambda: False)()) and os.environ.get("TERM") != "dumb"
+
 
 @dataclass
 class Report:
@@ -37,9 +54,18 @@ class Report:
 class TerminalReport:
     """The terminal side of a session, written as it goes (pytest's terminal reporter)."""
 
-    def __init__(self, out: TextIO, verbose: int = 0) -> None:
+    def __init__(self, out: TextIO, verbose: int = 0, color: bool = False) -> None:
         self.out = out
         self.verbose = verbose
+        self.color = color
+
+    def paint(self, text: str, status: str) -> str:
+        """``text`` in the colour of ``status`` (passed green, failed and error red), with
+        ``--color``; plain otherwise."""
+        if not self.color:
+            return text
+        code = _COLORS.get(status)
+        return f"\x1b[{code}m{text}\x1b[0m" if code else text
 
     def write(self, s: str = "") -> None:
         self.out.write(s + "\n")
@@ -55,10 +81,10 @@ class TerminalReport:
             if ex.exhausted is not None:
                 extra += ", space exhausted" if ex.exhausted else ", space not exhausted"
             extra += ")"
-        self.write(f"{rep.scenario.id} {rep.status.upper()}{extra}")
+        self.write(f"{rep.scenario.id} {self.paint(rep.status.upper(), rep.status)}{extra}")
         if self.verbose > 0 and ex is not None:
             for o in ex.outcomes:
-                mark = "ok  " if o.passed else "FAIL"
+                mark = self.paint("ok  ", "passed") if o.passed else self.paint("FAIL", "failed")
                 self.write(f"    {mark} expect {o.expectation} (line {o.expectation.line}): {o.why}")
 
     def failures(self, reports: Sequence[Report]) -> None:
@@ -66,7 +92,7 @@ class TerminalReport:
         if not bad:
             return
         self.write("")
-        self.write("=" * 30 + " FAILURES " + "=" * 30)
+        self.write(self.paint("=" * 30 + " FAILURES " + "=" * 30, "failed"))
         for r in bad:
             self.write(f"___ {r.scenario.id} ___")
             if r.status == "error":
@@ -98,7 +124,8 @@ class TerminalReport:
         parts = [f"{passed} passed", f"{failed} failed"]
         if nerrors:
             parts.append(f"{nerrors} error{'s' if nerrors != 1 else ''}")
-        self.write(f"{', '.join(parts)} in {dt:.2f}s")
+        ok = not failed and not nerrors
+        self.write(self.paint(f"{', '.join(parts)} in {dt:.2f}s", "passed" if ok else "failed"))
 
 
 PROGRESS_MIN_RUNS = 50

@@ -27,7 +27,7 @@ from typing import Any, TextIO
 
 import pluggy
 
-from vmcore.cli import workers
+from vmcore.cli import cache, workers
 from vmcore.cli.files import atomic_write, collect
 from vmcore.cli.json_report import write_json
 from vmcore.cli.junit import write_junit
@@ -73,7 +73,7 @@ class Session:
         self.rootdir = os.path.realpath(opts.rootdir)
         """Where ids and replay paths are relative to (settled when the files are collected)."""
         """How many scenarios ``-k`` deselected when it selected none (exit 5)."""
-        self.terminal = TerminalReport(out, opts.verbose)
+        self.terminal = TerminalReport(out, opts.verbose, opts.color)
         self.overrides: dict[str, tuple[str, dict[str, Any]]] = {}
         for spec in opts.policies:
             fam, name, params = parse_policy(spec)
@@ -164,6 +164,23 @@ class Session:
             if before and not items:
                 self.deselected_all = before
         return items
+
+    def _last_failed_order(self, items: list[CompiledScenario]) -> list[CompiledScenario]:
+        """``--lf``: only the ids that failed last time; ``--ff``: those first, then the
+        rest. With no failures recorded (among these ids) both run everything, as pytest."""
+        if not (self.opts.last_failed or self.opts.failed_first):
+            return items
+        failed = cache.last_failed(self.rootdir)
+        hit = [i for i in items if i.id in failed]
+        flag = "--lf" if self.opts.last_failed else "--ff"
+        if not hit:
+            self.write(f"{flag}: no previously failed scenarios, running all {len(items)}")
+            return items
+        if self.opts.last_failed:
+            self.write(f"--lf: running the {len(hit)} scenario(s) that failed last, deselecting {len(items) - len(hit)}")
+            return hit
+        self.write(f"--ff: running the {len(hit)} scenario(s) that failed last first")
+        return hit + [i for i in items if i.id not in failed]
 
     def replay_command(self, item: CompiledScenario) -> str:
         parts = ["vmcore", "test", f"{item.path}::{item.id.split('::', 1)[1]}", "--seed", str(self.opts.seed)]
@@ -324,6 +341,7 @@ class Session:
         nfiles = len({i.path for i in items})
         self.write(f"vmcore test: {len(items)} scenario(s) from {nfiles} file(s), seed {self.opts.seed}")
         self.write(f"rootdir: {self.rootdir}" + (f", configfile: {self.opts.configfile}" if self.opts.configfile else ""))
+        items = self._last_failed_order(items)
         names = sorted(
             n for n in (self.pm.get_name(p) for p in self.pm.get_plugins()) if n and n != "vmcore.policies"
         )
@@ -342,6 +360,8 @@ class Session:
         except KeyboardInterrupt:
             interrupted = True
             self.write("\ninterrupted: the summary so far follows")
+        if self.opts.cache:
+            cache.record(self.rootdir, [(r.scenario.id, r.status == "passed") for r in self.reports])
         self.terminal.failures(self.reports)
         self._exports()
         if self.opts.durations is not None:
