@@ -7,6 +7,8 @@ catch either.  Errors from the C core carry the status code they came from.
 
 from __future__ import annotations
 
+import traceback
+
 
 class VmcoreError(Exception):
     """Base of every error vmcore raises on purpose."""
@@ -81,3 +83,28 @@ class BudgetExceeded(EngineError):
 
 class ScenarioError(VmcoreError, ValueError):
     """A scenario asks for something the model cannot set up (a semantic error)."""
+
+
+class InternalError(VmcoreError, RuntimeError):
+    """A bug inside vmcore stopped a run: an exception the engine did not raise on purpose
+    (or a core call it should never have made).  The message names the scenario and the
+    step (step count, simulated time, the running actor and its statement) and carries
+    the traceback; ``cause`` is the original exception."""
+
+    def __init__(self, message: str, cause: BaseException | None = None) -> None:
+        super().__init__(message)
+        self.cause = cause
+
+    @classmethod
+    def of(cls, scenario: str, where: str, cause: BaseException) -> InternalError:
+        """The error for ``cause``, which escaped a run of ``scenario`` at ``where``: a line
+        naming both, then the traceback, indented, as part of the report (without Python's
+        own header: the exception is reported, it did not escape)."""
+        frames = traceback.format_exception(type(cause), cause, cause.__traceback__)
+        body = "".join(f for f in frames if not f.startswith("Traceback (most recent call last)"))
+        tb = "\n".join("    " + line for line in body.rstrip().splitlines())
+        return cls(
+            f"internal error in scenario {scenario!r} ({where}): {type(cause).__name__}: {cause}\n"
+            f"this is a bug in vmcore, not in the scenario; its traceback:\n{tb}",
+            cause,
+        )

@@ -67,7 +67,7 @@ def test_user_fence_lines_only_where_the_scenario_asks_for_that_check() -> None:
 def test_a_job_that_has_not_started_is_not_called_running() -> None:
     r = fault_path_eviction("evict-lru").run()
     cycle = r.deadlocks[0]
-    assert "vcn0 running m1" in cycle  # the graph's name for the head of vcn0's queue
+    assert "vcn0 waiting to start m1" in cycle  # the graph's name for the head of vcn0's queue
     assert not any(action == "start" and detail == "m1" for _, _, action, detail in r.log)
     text = explain(r)
     assert "running job m1" not in text

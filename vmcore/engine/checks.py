@@ -18,8 +18,9 @@ from typing import TYPE_CHECKING, Any, cast
 
 import pluggy
 
-from vmcore.engine.model import PROCESS_COUNTERS
+from vmcore.engine.model import PROCESS_COUNTERS, Process
 from vmcore.engine.monitor import Finding, Monitor
+from vmcore.engine.view import RunView
 from vmcore.errors import ScenarioError
 from vmcore.hooks.manager import PluginError
 
@@ -194,8 +195,8 @@ class RunState:
         return out
 
     def _process_metric(self, name: str, process: str) -> float:
-        proc = self.system.processes.get(process)
-        if proc is None or name not in PROCESS_METRICS:
+        proc = _process(self, process)  # an `at` block may ask before the process exists
+        if name not in PROCESS_METRICS:
             raise KeyError(f"{name} of {process}")
         if name in proc.counters:
             return float(proc.counters[name])
@@ -284,12 +285,21 @@ def run_predicate(p: Predicate, st: RunState) -> Verdict:
     raise KeyError(p.kind)
 
 
+def _process(st: RunState, name: str) -> Process:
+    """The process an expectation names; one that does not exist (yet: an ``at`` block may
+    run before the statement that creates it) is the scenario's error."""
+    proc = st.system.processes.get(name)
+    if proc is None:
+        raise ScenarioError(f"unknown process {name!r}: it does not exist at {st.sim.now} ns")
+    return proc
+
+
 def state_predicate(p: Predicate, st: RunState) -> Verdict:
     """Evaluate a state predicate at the point where it stands."""
     sysm = st.system
     k, a = p.kind, p.args
     if k in ("killed", "alive"):
-        proc = sysm.processes[str(a[0])]
+        proc = _process(st, str(a[0]))
         if k == "killed":
             return Verdict(
                 proc.killed,
@@ -301,7 +311,7 @@ def state_predicate(p: Predicate, st: RunState) -> Verdict:
         )
     if k == "in":
         va, size, pname, loc = int(str(a[0])), int(str(a[1])), str(a[2]), str(a[3])
-        proc = sysm.processes[pname]
+        proc = _process(st, pname)
         addr = va
         while addr < va + size:
             r = proc.range_at(addr)
@@ -337,7 +347,7 @@ def state_predicate(p: Predicate, st: RunState) -> Verdict:
         return Verdict(ok, f"{name}{f' of {of}' if of else ''} is {value:g}")
     if k == "reads":
         va, size, pname, value = int(str(a[0])), int(str(a[1])), str(a[2]), int(str(a[3]))
-        ok, why = sysm.values_at(sysm.processes[pname], va, size, value)
+        ok, why = sysm.values_at(_process(st, pname), va, size, value)
         return Verdict(ok, why)
     raise KeyError(k)
 
@@ -413,7 +423,7 @@ def plugin_metrics(pm: pluggy.PluginManager, st: RunState, builtin: dict[str, fl
     out: dict[str, float] = {}
     for impl in pm.hook.vmcore_metrics.get_hookimpls():
         try:
-            table = cast("Mapping[str, object] | None", impl.function(result=st))
+            table = cast("Mapping[str, object] | None", impl.function(result=RunView(st)))
         except (Exception, SystemExit) as e:  # a plugin calling sys.exit() is its error
             tb = "".join(traceback.format_exception(e))
             raise PluginError(
@@ -438,7 +448,7 @@ def judge_state(exp: Expectation, st: RunState, pm: pluggy.PluginManager) -> Ver
             if table and name in table:
                 fn: Callable[..., Any] = table[name]
                 try:
-                    got = fn(st, *[str(x) for x in p.args[1:]])
+                    got = fn(RunView(st), *[str(x) for x in p.args[1:]])
                 except (Exception, SystemExit) as e:  # a plugin calling sys.exit() is its error
                     tb = "".join(traceback.format_exception(e))
                     raise PluginError(

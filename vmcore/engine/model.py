@@ -213,6 +213,9 @@ class Bo:
     pinned: bool = False
     contiguous: bool = False
     place: Placement | None = None
+    moving: bool = False
+    """A move (eviction, revalidation) is copying it: it holds the BO's reservation, so
+    no other move takes it meanwhile (TTM evicts a BO only with its reservation held)."""
     resv: Resv = field(default_factory=lambda: Resv("bo"))
     lru: int = 0
     uses: int = 0
@@ -272,6 +275,8 @@ class SvmRange:
     readonly: bool = False
     exec: bool = False
     granules: list[Granule] = field(default_factory=list)
+    unmapped: bool = False
+    """A munmap took it out of the process's ranges: nothing migrates or maps it any more."""
     _sets: tuple[tuple[str, ...], tuple[str, ...], tuple[tuple[str, str], ...]] | None = None
 
     def request_sets(self) -> tuple[tuple[str, ...], tuple[str, ...], tuple[tuple[str, str], ...]]:
@@ -359,6 +364,13 @@ class Process:
     resume: Signal = field(default_factory=lambda: Signal("queues"))
     """Fired when the queues resume (or the process is killed)."""
     teardown: Actor | None = None
+    refs: int = 0
+    """References on the process held by work in flight for it (``kfd_lookup_process_by_pasid``
+    ... ``kfd_unref_process``): the fault handler restoring one of its faults, a migration of
+    one of its granules, a move of one of its BOs, a call of its application thread.  Its
+    teardown (``kfd_process_wq_release``) waits for the last one to be dropped."""
+    unref: Signal = field(default_factory=lambda: Signal("references"))
+    """Fired when the last reference is dropped."""
     counters: dict[str, int] = field(default_factory=lambda: dict.fromkeys(PROCESS_COUNTERS, 0))
     """This process's share of the run's counters (``METRIC of P``)."""
 

@@ -74,7 +74,8 @@ class Svm(Statement):
 
     def run(self, t: AppThread) -> Gen:
         attrs = {k: list(v) if isinstance(v, tuple) else v for k, v in self.attrs}
-        yield from t.system.create_svm(t.proc(self.process), self.addr, self.size, self.loc, attrs)
+        p = t.proc(self.process)
+        yield from t.call("svm", (p,), t.system.create_svm(p, self.addr, self.size, self.loc, attrs))
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,9 +90,9 @@ class Bo(Statement):
     contiguous: bool = False
 
     def run(self, t: AppThread) -> Gen:
-        yield from t.system.create_bo(
-            self.name, self.loc, self.size, t.proc(self.owner), self.pinned, self.contiguous
-        )
+        p = t.proc(self.owner)
+        made = t.system.create_bo(self.name, self.loc, self.size, p, self.pinned, self.contiguous)
+        yield from t.call("bo", (p,), made)
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,7 +104,8 @@ class Map(Statement):
     addr: int
 
     def run(self, t: AppThread) -> Gen:
-        yield from t.system.map_bo(t.bo(self.bo), t.proc(self.process), self.addr)
+        bo, p = t.bo(self.bo), t.proc(self.process)
+        yield from t.call("map", (p, bo.owner), t.system.map_bo(bo, p, self.addr))
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,7 +116,8 @@ class Unmap(Statement):
     process: str
 
     def run(self, t: AppThread) -> Gen:
-        yield from t.system.unmap_bo(t.bo(self.bo), t.proc(self.process))
+        bo, p = t.bo(self.bo), t.proc(self.process)
+        yield from t.call("unmap", (p,), t.system.unmap_bo(bo, p))
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,9 +205,9 @@ class Cpu(Statement):
     value: int = 1
 
     def run(self, t: AppThread) -> Gen:
-        yield from t.system.cpu_access(
-            t.proc(self.process), self.addr, self.size, self.op == "writes", self.value
-        )
+        p = t.proc(self.process)
+        access = t.system.cpu_access(p, self.addr, self.size, self.op == "writes", self.value)
+        yield from t.call("cpu", (p,), access)
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,7 +220,8 @@ class Migrate(Statement):
     target: str
 
     def run(self, t: AppThread) -> Gen:
-        yield from t.system.migrate_hint(t.proc(self.process), self.addr, self.size, self.target)
+        p = t.proc(self.process)
+        yield from t.call("migrate", (p,), t.system.migrate_hint(p, self.addr, self.size, self.target))
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,7 +233,8 @@ class Munmap(Statement):
     size: int
 
     def run(self, t: AppThread) -> Gen:
-        yield from t.system.munmap(t.proc(self.process), self.addr, self.size)
+        p = t.proc(self.process)
+        yield from t.call("munmap", (p,), t.system.munmap(p, self.addr, self.size))
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,7 +246,8 @@ class EvictPageTables(Statement):
     at: int | None = None
 
     def run(self, t: AppThread) -> Gen:
-        yield from t.system.evict_page_tables(t.proc(self.process), self.gpu, self.at)
+        p = t.proc(self.process)
+        yield from t.call("evict", (p,), t.system.evict_page_tables(p, self.gpu, self.at))
 
 
 @dataclass(frozen=True, slots=True)
@@ -253,7 +259,8 @@ class ReplayFaults(Statement):
     trace: tuple[tuple[str, int, bool], ...]
 
     def run(self, t: AppThread) -> Gen:
-        yield from t.system.replay_faults(t.proc(self.process), list(self.trace))
+        p = t.proc(self.process)
+        yield from t.call("replay", (p,), t.system.replay_faults(p, list(self.trace)))
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,7 @@ import gc
 import weakref
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NoReturn
 
 import pluggy
 
@@ -36,7 +36,15 @@ from vmcore.engine.model import Bo, Process
 from vmcore.engine.monitor import Finding, Monitor, Timeline
 from vmcore.engine.sim import Scheduler, Sim, Sleep
 from vmcore.engine.system import System
-from vmcore.errors import BudgetExceeded, ScenarioError, VmcoreError
+from vmcore.errors import (
+    BudgetExceeded,
+    CoreError,
+    EngineError,
+    InternalError,
+    LimitExceeded,
+    ScenarioError,
+    VmcoreError,
+)
 from vmcore.hooks.manager import (
     ActivePolicies,
     PluginError,
@@ -311,8 +319,15 @@ class Scenario:
             failures.append(f"runaway scenario: {e}")
         except PluginError as e:
             failures.append(str(e))
+        except (CoreError, EngineError) as e:
+            if isinstance(e, LimitExceeded):  # a capacity of the simulation, not a bug
+                failures.append(f"{type(e).__name__}: {e}")
+            else:  # the engine misused the core, or an actor misused the simulation
+                self._fail_internally(e, sim, st, system)
         except VmcoreError as e:
             failures.append(f"{type(e).__name__}: {e}")
+        except Exception as e:  # a bug inside vmcore, reported as one
+            self._fail_internally(e, sim, st, system)
         errors = list(failures)
         # a run stopped by an error did not finish: what it left pending is not a stall
         expectations = [
@@ -320,8 +335,13 @@ class Scenario:
             for stmt in [*self.statements, *(s for _, b in self.at_blocks for s in b)]
             if isinstance(stmt, plan.Expect)
         ]
-        conclude(st, expectations, outcomes, failures, finished=not failures)
-        metrics = self._metrics(st)
+        try:
+            conclude(st, expectations, outcomes, failures, finished=not failures)
+            metrics = self._metrics(st)
+        except VmcoreError:
+            raise
+        except Exception as e:  # judging the run hit a bug inside vmcore
+            self._fail_internally(e, sim, st, system)
         try:
             metrics.update(plugin_metrics(self.pm, st, metrics))
         except PluginError as e:
@@ -349,6 +369,23 @@ class Scenario:
         system.close()
         sim.close()
         return result
+
+    def _fail_internally(self, e: Exception, sim: Sim, st: RunState, system: System) -> NoReturn:
+        """Raise the :class:`InternalError` for an exception that escaped the engine, naming
+        the scenario and the step: the sim's, and the statement of the thread running (of
+        the application threads still running when another actor hit it)."""
+        where = sim.where()
+        cur = sim.current
+        if cur is not None and cur in st.app_threads:
+            where += f", {st.at_statement.get(cur.name, 'its first statement')}"
+        else:
+            busy = [a for a in st.app_threads if not a.done and a.name in st.at_statement]
+            where += "".join(f", while {a.name} at {st.at_statement[a.name]}" for a in busy)
+        err = InternalError.of(self.name, where, e)
+        with contextlib.suppress(Exception):  # best effort: the run is broken already
+            system.close()
+            sim.close()
+        raise err from e
 
     def _metrics(self, st: RunState) -> dict[str, float]:
         return {m: st.metric(m) for m in METRICS}
@@ -385,6 +422,20 @@ class AppThread:
         self.outcomes = outcomes
         self.pm = pm
         self.did_you_mean = did_you_mean
+
+    def call(self, what: str, procs: tuple[Process | None, ...], work: Gen) -> Gen:
+        """Run ``work``, a statement's call into the driver on behalf of ``procs``: refused
+        (and logged, as a job of a killed process is) when one of them was killed, since a
+        dead process makes no more calls; otherwise holding a reference on each while it
+        runs, so a kill that lands meanwhile tears the process down once the call is over
+        (an ioctl holds its ``kfd_process``).  Returns what ``work`` returns."""
+        held = tuple(p for p in procs if p is not None)
+        for p in held:
+            if p.killed:
+                work.close()
+                self.system.dev.log("app", f"{what} refused", f"{p.name} was killed")
+                return None
+        return (yield from self.system.dev.holding(held, work))
 
     def proc(self, name: str) -> Process:
         p = self.system.processes.get(name)

@@ -443,6 +443,11 @@ class Sim:
         answer no, which is only conservative.)"""
         return not self._ready and (not self._heap or self._heap[0][0] > t)
 
+    def where(self) -> str:
+        """Where the run is, for an error: the step count, the time and the actor running."""
+        actor = self.current.name if self.current is not None else "no actor"
+        return f"step {self.events} at {self.now} ns, actor {actor!r}"
+
     @property
     def pending(self) -> bool:
         return bool(self._ready or self._heap)

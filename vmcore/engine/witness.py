@@ -149,7 +149,7 @@ def _closing_steps(result: Result, rows: list[Step], cycle: list[str]) -> tuple[
         if m:
             out.append((t, m.group(1), "pending update", f"{m.group(2)}, waiting for {waits_for}"))
             continue
-        m = _RUNNING.match(node)
+        m = _WAITING.match(node) or _RUNNING.match(node)
         if m and (m.group(1), m.group(2)) not in started:
             out.append((t, m.group(1), "pending job", f"{m.group(2)}, waiting for {waits_for}"))
     out.append((t, actor, "waits (deadlock)", f"for {target}: this wait closes the wait-for cycle"))
@@ -166,7 +166,7 @@ def _started(result: Result) -> set[tuple[str, str]] | None:
 def _actor_of(node: str) -> str:
     """The log's actor for a wait-for-graph node: an engine for the job it runs, an entity
     for the update it holds, the node itself for an actor (fault handler, app thread)."""
-    m = _RUNNING.match(node)
+    m = _WAITING.match(node) or _RUNNING.match(node)
     if m:
         return m.group(1)
     m = _ENTITY_JOB.match(node)
@@ -191,6 +191,7 @@ def trace(result: Result, limit: int | None = None) -> str:
 
 
 _RUNNING = re.compile(r"^(\S+) running (\S+)$")
+_WAITING = re.compile(r"^(\S+) waiting to start (\S+)$")
 _FAULT = re.compile(r"^(retry|no-retry) fault (0x[0-9a-f]+) of (\S+) on (\S+)$")
 _ENTITY = re.compile(r"^(\S+)@(\S+) (immediate|delayed): (.*)$")
 _ENTITY_JOB = re.compile(r"^(\S+@\S+ (?:immediate|delayed)|\S+ ttm): (.*)$")
@@ -205,6 +206,9 @@ def describe_node(name: str, started: Collection[tuple[str, str]] | None = None)
         return f"the fault handler of {name[len('fault handler ') :]}"
     if name.startswith("fence "):
         return f"fence {name[6:]}"
+    m = _WAITING.match(name)
+    if m:
+        return f"job {m.group(2)}, not yet started on engine {m.group(1)}"
     m = _RUNNING.match(name)
     if m:
         if started is None or (m.group(1), m.group(2)) in started:

@@ -7,7 +7,8 @@ the log and the GPUs by name, and take the other rooms they call explicitly.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Generator
+from typing import Any
 
 from vmcore.engine.gpu.memory import Memory
 from vmcore.engine.model import Domain, Gpu, Link, Placement, Process
@@ -16,6 +17,7 @@ from vmcore.engine.sim import Sim
 from vmcore.errors import ScenarioError
 from vmcore.hooks.manager import ActivePolicies
 
+Gen = Generator[Any, Any, Any]
 Text = str | Callable[[], str]
 """A message or name, or how to make it: hot paths format text only when it is read."""
 
@@ -54,6 +56,28 @@ class Device:
         if g not in self.gpus or dom not in ("vram", "gtt"):
             raise ScenarioError(f"unknown location {loc!r}")
         return Domain(dom), self.gpus[g]
+
+    # -- references on a process (kfd_process's kref) -------------------------------------
+    @staticmethod
+    def ref_process(proc: Process) -> None:
+        """``kfd_lookup_process_by_pasid``: work in flight for ``proc`` holds it."""
+        proc.refs += 1
+
+    def unref_process(self, proc: Process) -> None:
+        """``kfd_unref_process``: the last reference dropped lets its teardown go on."""
+        proc.refs -= 1
+        if not proc.refs:
+            self.sim.fire(proc.unref)
+
+    def holding(self, procs: tuple[Process, ...], work: Gen) -> Gen:
+        """Run ``work`` holding a reference on each of ``procs``; returns what it returns."""
+        for p in procs:
+            self.ref_process(p)
+        try:
+            return (yield from work)
+        finally:
+            for p in procs:
+                self.unref_process(p)
 
     @staticmethod
     def reachable(gpu: Gpu, place: Placement) -> bool:

@@ -256,6 +256,12 @@ class FaultHandler:
         vm, proc = f.vm, f.vm.process
         if proc.killed or not vm.alive:
             return "dropped"
+        # the handler holds the process while it restores the fault (kfd_lookup_process_by_pasid):
+        # a kill meanwhile tears it down once the restore is over
+        return (yield from self.dev.holding((proc,), self._restore(f)))
+
+    def _restore(self, f: Fault) -> Gen:
+        vm, proc = f.vm, f.vm.process
         if not f.retry:
             return (yield from self._unhandled(f, f"no-retry fault ({f.reason})"))
         r = proc.range_at(f.va)

@@ -144,12 +144,15 @@ class Jobs:
                 yield WaitSignal(sig)
                 continue
             job = eng.queue[0]
-            sim.node_names[eng.actor.node] = f"{eng.name} running {job.name}"
+            # the head of the queue waits for its dependencies and its root PD before it
+            # starts: a cycle through it must not call it running yet
+            sim.node_names[eng.actor.node] = f"{eng.name} waiting to start {job.name}"
             for f in job.deps:
                 yield WaitFence(f)
             if not job.process.killed:
                 yield from self.vms.restore_root_pd(job.process.vms[eng.gpu.name])
             if not job.process.killed:
+                sim.node_names[eng.actor.node] = f"{eng.name} running {job.name}"
                 job.started = sim.now
                 self.dev.log(eng.name, "start", job.name)
                 yield from self._run_job(eng, job)

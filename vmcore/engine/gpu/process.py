@@ -3,8 +3,9 @@ and what a killed process leaks.
 
 Models ``kfd_process.c``: a process gets a PASID and a VM on each of its GPUs; killing
 it destroys its queues (unfinished jobs end with an error fence), drops its pending
-faults, and releases it once its last fences signaled: PTEs first, then the memory they
-pointed to.
+faults, and releases it (``kfd_process_wq_release``) once the last reference on it is
+dropped (``Process.refs``: work in flight for it finishes first) and its last fences
+signaled: PTEs first, then the memory they pointed to.
 
 A process whose queues are KFD user queues (family ``queues``, ``kfd``) has one eviction
 fence (``amdgpu_amdkfd_fence``), added with BOOKKEEP usage to the reservations of its
@@ -29,7 +30,7 @@ from vmcore.engine.gpu.ih import FaultHandler
 from vmcore.engine.gpu.jobs import Jobs
 from vmcore.engine.gpu.vm import VmManager
 from vmcore.engine.model import Process, Usage
-from vmcore.engine.sim import Actor, Proc, Signal, SimFence, Sleep, WaitFence
+from vmcore.engine.sim import Actor, Proc, Signal, SimFence, Sleep, WaitFence, WaitSignal
 from vmcore.errors import ScenarioError
 from vmcore.hooks.decisions import QueueModel
 
@@ -110,7 +111,12 @@ class Processes:
         if proc.killed:
             return
         for bo in list(proc.bos):
-            yield from self.vms.revalidate_bo(bo)
+            if proc.killed:
+                break
+            # the restore worker holds the process: its teardown waits for it (cancel_delayed_work_sync)
+            yield from dev.holding((proc,), self.vms.revalidate_bo(bo))
+        if proc.killed:
+            return  # killed meanwhile: no new eviction fence for queues that are gone
         self._new_eviction_fence(proc)
         if proc.quiesced:
             proc.quiesced -= 1
@@ -153,21 +159,31 @@ class Processes:
         proc.teardown = dev.sim.spawn(f"teardown {proc.name}", self._teardown(proc))
 
     def _teardown(self, proc: Process) -> Proc:
-        """Wait for the VMs' last fences, then free page tables and memory (PTEs first)."""
+        """``kfd_process_wq_release``: once the last reference on the process is dropped
+        (a fault being restored, a migration, a BO move, a call of its application
+        thread: each finishes first), wait for the VMs' last fences, then free page
+        tables and memory (PTEs first).  Nothing takes a new reference on a killed
+        process, except a move TTM makes of one of its BOs, waited for before that BO."""
         memory = self.dev.memory
         for job in proc.jobs:
             if job.fence is not None and not job.fence.signaled:
                 yield WaitFence(job.fence)
-        for vm in proc.vms.values():
-            for f in vm.resv.fences(Usage.BOOKKEEP):
-                if f is vm.root_fence:
-                    continue
-                yield WaitFence(f)
+        while True:
+            for vm in proc.vms.values():
+                for f in vm.resv.fences(Usage.BOOKKEEP):
+                    if f is vm.root_fence:
+                        continue
+                    yield WaitFence(f)
+            if not proc.refs:
+                break
+            # work in flight may add updates of its own: their fences are waited for again
+            yield from self._unreferenced(proc)
         for vm in proc.vms.values():
             self.vms.fini(vm)
         for bo in proc.bos:
             for f in bo.resv.fences(Usage.BOOKKEEP):
                 yield WaitFence(f)
+            yield from self._unreferenced(proc)
             if bo.place is not None:
                 if bo.pinned and bo.place.pool is not None:
                     for h, _, _ in bo.place.blocks:
@@ -183,6 +199,12 @@ class Processes:
                     self.vms.ttm.placed(g)
         self.dev.log("kfd", "teardown", f"{proc.name} released")
         proc.released = True
+
+    @staticmethod
+    def _unreferenced(proc: Process) -> Proc:
+        """Wait until no work in flight holds ``proc``."""
+        while proc.refs:
+            yield WaitSignal(proc.unref)
 
     def leaks(self) -> list[str]:
         """What killed processes still hold once their teardown should have finished."""

@@ -18,7 +18,7 @@ from typing import Any
 
 from vmcore.core.pagetable import Pte
 from vmcore.engine.gpu.device import Device
-from vmcore.engine.gpu.svm_split import cut, max_range_bytes, overlapping, pieces, settle_edges
+from vmcore.engine.gpu.svm_split import granule_scope, max_range_bytes, overlapping, pieces, unmap_from_cpu
 from vmcore.engine.gpu.ttm import Ttm
 from vmcore.engine.gpu.vm_pt import SILENT_FLAGS, PageTables
 from vmcore.engine.model import PAGE, SVM_FAULT, Domain, Gpu, Granule, Placement, Process, SvmRange, Vm
@@ -49,11 +49,6 @@ def range_flags(r: SvmRange, place: Placement) -> int:
     if place.domain is not Domain.VRAM:
         flags |= int(Pte.SYSTEM | Pte.SNOOPED)
     return flags
-
-
-def granule_scope(g: Granule) -> list[tuple[Vm, int, int]]:
-    """Where a granule may be mapped: every VM of its process, for the stale-PTE check."""
-    return [(vm, g.va, g.npages) for vm in g.range.process.vms.values()]
 
 
 class Svm:
@@ -241,13 +236,17 @@ class Svm:
             return g.place.where() == target
         dev = self.dev
         proc = g.range.process
+        if proc.killed or g.range.unmapped:
+            return False  # a dying process's data, or unmapped data, is freed where it is
         domain, gpu = dev.where(target)
         src = g.place
         if domain is Domain.VRAM and src.domain is Domain.VRAM and src.gpu is not gpu:
             ok = yield from self.range_to_system(g.range, src.gpu, fault_path, cause)
-            if not ok or g.migrating or g.place.domain is Domain.VRAM:
+            if not ok or g.migrating or g.place.domain is Domain.VRAM or proc.killed:
                 return False
+        # the migration holds the granule and its process: a munmap, a cut or a teardown waits
         g.migrating = True
+        dev.ref_process(proc)
         try:
             if domain is Domain.VRAM:
                 assert gpu is not None
@@ -330,6 +329,7 @@ class Svm:
             return True
         finally:
             g.migrating = False
+            dev.unref_process(proc)
 
     def _direct(self, proc: Process, fault_path: int) -> bool:
         """Does the fault handler's mapping take the ``direct`` path (asked as the mapping is)?"""
@@ -450,24 +450,8 @@ class Svm:
                             )
 
     def munmap(self, proc: Process, va: int, size: int) -> Gen:
-        """``svm_range_unmap_from_cpu``: the ranges are cut at the ends of [va, va + size);
-        what lies inside is unmapped from every GPU and freed, the rest keeps its data,
-        attributes and mappings."""
-        dev = self.dev
-        end = va + size
-        yield from settle_edges(proc, va, end)
-        for r in list(proc.ranges):
-            if not (r.start < end and va < r.end):
-                continue
-            r = cut(dev, self.ttm, r, va, end)
-            for g in r.granules:
-                while g.migrating and not proc.killed:
-                    yield Sleep(1_000)
-                yield from self.invalidate_granule(proc, g, 0)
-                dev.memory.free(g.place, f"munmap of {proc.name} {g.va:#x}", granule_scope(g))
-                self.ttm.placed(g)
-            proc.ranges.remove(r)
-        dev.log("app", "munmap", f"{proc.name} {va:#x} +{size:#x}")
+        """``svm_range_unmap_from_cpu`` (``svm_split.unmap_from_cpu``)."""
+        yield from unmap_from_cpu(self.dev, self.ttm, proc, va, va + size, self.invalidate_granule)
 
     def values_at(self, proc: Process, va: int, size: int, value: int) -> tuple[bool, str]:
         """Does every page of [va, va + size) hold ``value`` where the process's data is now?"""

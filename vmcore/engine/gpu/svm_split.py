@@ -14,12 +14,12 @@ a page; a granule being migrated is never cut (callers wait for it).
 
 from __future__ import annotations
 
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from typing import Any
 
 from vmcore.engine.gpu.device import Device
 from vmcore.engine.gpu.ttm import Ttm
-from vmcore.engine.model import PAGE, Gpu, Granule, Process, SvmRange
+from vmcore.engine.model import PAGE, Gpu, Granule, Process, SvmRange, Vm
 from vmcore.engine.sim import Sleep
 from vmcore.errors import ScenarioError
 
@@ -126,7 +126,7 @@ def settle_edges(proc: Process, va: int, end: int) -> Gen:
 def overlapping(dev: Device, ttm: Ttm, proc: Process, va: int, end: int, what: str) -> Gen:
     """The ranges of ``proc`` over [va, end), cut at ``va`` and ``end``; an address with no
     range is an error naming ``what``.  Waits first for migrations of the granules a cut
-    would fall in."""
+    would fall in; none when the process was killed meanwhile."""
     a = va
     while a < end:
         r = proc.range_at(a)
@@ -134,7 +134,54 @@ def overlapping(dev: Device, ttm: Ttm, proc: Process, va: int, end: int, what: s
             raise ScenarioError(f"{what} {a:#x}: no svm range of {proc.name} there")
         a = r.end
     yield from settle_edges(proc, va, end)
+    if proc.killed:
+        return []  # its teardown frees the ranges as they are
     return [cut(dev, ttm, r, va, end) for r in list(proc.ranges) if r.start < end and va < r.end]
 
 
-__all__ = ["cut", "max_range_bytes", "overlapping", "pieces", "settle_edges", "split_granule", "split_range"]
+def granule_scope(g: Granule) -> list[tuple[Vm, int, int]]:
+    """Where a granule may be mapped: every VM of its process, for the stale-PTE check."""
+    return [(vm, g.va, g.npages) for vm in g.range.process.vms.values()]
+
+
+Invalidate = Callable[[Process, Granule, int], Gen]
+"""Write a value over a granule's PTEs in every VM of the process and wait (the MMU notifier)."""
+
+
+def unmap_from_cpu(dev: Device, ttm: Ttm, proc: Process, va: int, end: int, invalidate: Invalidate) -> Gen:
+    """``svm_range_unmap_from_cpu``: the ranges are cut at ``va`` and ``end``, whatever their
+    granularity (``svm_range_unmap_split``); what lies inside leaves the process's ranges
+    at once (a GPU access to it finds no range from then on, and nothing migrates it any
+    more), is unmapped from every GPU and is freed once no migration holds it; the rest
+    keeps its data, attributes and mappings.  A kill while the cuts wait for a migration
+    leaves everything to the teardown."""
+    yield from settle_edges(proc, va, end)
+    if proc.killed:
+        return
+    # every cut first, with nothing in between: a later one cannot meet a granule that
+    # started to migrate while an earlier piece was being unmapped
+    inside = [cut(dev, ttm, r, va, end) for r in list(proc.ranges) if r.start < end and va < r.end]
+    for r in inside:
+        proc.ranges.remove(r)
+        r.unmapped = True
+    for r in inside:
+        for g in r.granules:
+            while g.migrating:
+                yield Sleep(1_000)
+            yield from invalidate(proc, g, 0)
+            dev.memory.free(g.place, f"munmap of {proc.name} {g.va:#x}", granule_scope(g))
+            ttm.placed(g)
+    dev.log("app", "munmap", f"{proc.name} {va:#x} +{end - va:#x}")
+
+
+__all__ = [
+    "cut",
+    "granule_scope",
+    "max_range_bytes",
+    "overlapping",
+    "pieces",
+    "settle_edges",
+    "split_granule",
+    "split_range",
+    "unmap_from_cpu",
+]

@@ -103,11 +103,17 @@ class VmManager:
     def restore_root_pd(self, vm: Vm) -> Gen:
         """An evicted root PD comes back to VRAM before the VM's next job (the validation a
         CS does upstream: amdgpu_vm_validate)."""
-        dev = self.dev
         root = vm.root
         if not vm.alive or root.place is None or root.place.domain is Domain.VRAM:
             return
+        # the validation holds the process: a kill meanwhile tears the VM down afterwards
+        yield from self.dev.holding((vm.process,), self._restore_root_pd(vm))
+
+    def _restore_root_pd(self, vm: Vm) -> Gen:
+        dev = self.dev
+        root = vm.root
         old = root.place  # another thread may restore it while this one allocates
+        assert old is not None
         new = yield from self.ttm.alloc(
             vm.gpu,
             Domain.VRAM,
@@ -117,13 +123,18 @@ class VmManager:
             purpose="pt",
             process=vm.process.name,
         )
-        if new is None or root.place is not old or not vm.alive:
+        if new is None or root.place is not old or not vm.alive or root.moving:
+            # restored meanwhile, or another engine's validation is copying it back now
             if new is not None:
                 dev.memory.free(new, "a root PD restored twice")
             return
         pq = vm.gpu.pq
         assert pq is not None
-        yield from pq.copy(old, new, PAGE, f"restore root PD of {vm.process.name}@{vm.gpu.name}", root.resv)
+        root.moving = True
+        try:
+            yield from pq.copy(old, new, PAGE, f"restore root PD of {vm.process.name}@{vm.gpu.name}", root.resv)
+        finally:
+            root.moving = False
         root.place = new
         self.ttm.placed(root)
         vm.gpu.pt_at.pop(old.address_of(0), None)
@@ -273,8 +284,21 @@ class VmManager:
         dev.log(actor, "evict", f"{bo.name} ({why}); waits for {len(fences)} fence(s)")
         for f in fences:
             yield WaitFence(f)
-        if bo.place is None or bo.place.domain is not Domain.VRAM:
-            return False
+        if bo.place is None or bo.place.domain is not Domain.VRAM or bo.moving:
+            return False  # freed or moved meanwhile, or another move holds its reservation
+        # the move holds the BO (and so its owner: a teardown frees it only afterwards)
+        owners = (bo.owner,) if bo.owner is not None else ()
+        bo.moving = True
+        try:
+            return (yield from dev.holding(owners, self._move_out(bo, fault_path, actor)))
+        finally:
+            bo.moving = False
+
+    def _move_out(self, bo: Bo, fault_path: int, actor: str) -> Gen:
+        """``amdgpu_bo_move`` out of VRAM, the BO reserved: a page table as ``pt_move``
+        says, anything else copied to GTT (or system memory) and remapped there."""
+        dev = self.dev
+        assert bo.place is not None
         if bo.pt_of is not None and bo.pt_handle:
             vm = bo.pt_of
             move = dev.policies.pt_move(vm.gpu.name, vm.process.name)
@@ -322,7 +346,13 @@ class VmManager:
         and is remapped; otherwise it stays where it is, mapped there."""
         dev = self.dev
         old = bo.place
-        if bo.home is not Domain.VRAM or bo.gpu is None or old is None or old.domain is Domain.VRAM:
+        if (
+            bo.home is not Domain.VRAM
+            or bo.gpu is None
+            or old is None
+            or old.domain is Domain.VRAM
+            or bo.moving
+        ):
             return
         gpu = bo.gpu
         new = dev.memory.try_alloc(gpu, Domain.VRAM, bo.size, bo.contiguous)
@@ -330,12 +360,16 @@ class VmManager:
             if new is not None:
                 dev.memory.free(new, f"revalidation of {bo.name}")
             return
-        yield from gpu.pq.copy(old, new, bo.size, f"revalidate {bo.name}", bo.resv)
-        bo.place = new
-        self.ttm.placed(bo)
-        for vm, va in list(bo.mappings.items()):
-            if vm.alive:
-                yield from self.pts.map_range(vm, va, bo.size // PAGE, new, bo_flags(bo), fault_path=0)
+        bo.moving = True
+        try:
+            yield from gpu.pq.copy(old, new, bo.size, f"revalidate {bo.name}", bo.resv)
+            bo.place = new
+            self.ttm.placed(bo)
+            for vm, va in list(bo.mappings.items()):
+                if vm.alive:
+                    yield from self.pts.map_range(vm, va, bo.size // PAGE, new, bo_flags(bo), fault_path=0)
+        finally:
+            bo.moving = False
         dev.memory.free(old, f"revalidation of {bo.name}", bo_scope(bo))
         dev.mon.count("bytes_moved", bo.size, bo.owner)
         dev.log(dev.current_name(), "revalidated", f"{bo.name} to {new.where()}")
