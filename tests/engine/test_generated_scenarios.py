@@ -12,7 +12,7 @@ inside vmcore, fails the test with the scenario text.
 
 A failure shows the scenario minimized line by line (hypothesis's own shrinking is off:
 it takes minutes on these long draws; ``VMCORE_GENERATED_SHRINK=1`` turns it on).  The
-suite runs 300 hypothesis examples and a batch of 150 seeded random ones, about 20 s;
+suite runs 150 hypothesis examples and a batch of 75 seeded random ones, about 10 s;
 ``VMCORE_GENERATED_EXAMPLES=N`` and ``VMCORE_GENERATED_BATCH=N`` ask for more, and
 ``python -m tests.engine.test_generated_scenarios --runs N [--seed S] [--seeds K]
 [--minimize]`` runs a plain random search of N scenarios (each on 1 + 2K schedules) and
@@ -510,7 +510,7 @@ def minimize(text: str, sig: str, budget: float = 30.0) -> str:
     return "\n".join(lines)
 
 
-EXAMPLES = int(os.environ.get("VMCORE_GENERATED_EXAMPLES", "300"))
+EXAMPLES = int(os.environ.get("VMCORE_GENERATED_EXAMPLES", "150"))
 
 
 PHASES: tuple[Phase, ...] = (Phase.explicit, Phase.reuse, Phase.generate, Phase.target)
@@ -542,7 +542,7 @@ def test_generated_valid_scenarios_never_crash_the_engine(text: str) -> None:
         )
 
 
-BATCH = int(os.environ.get("VMCORE_GENERATED_BATCH", "150"))
+BATCH = int(os.environ.get("VMCORE_GENERATED_BATCH", "75"))
 
 
 def test_a_seeded_random_batch_never_crashes_the_engine() -> None:

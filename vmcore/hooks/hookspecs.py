@@ -221,9 +221,12 @@ def vmcore_run_started(scenario: str, seed: int) -> None:
 def vmcore_expect_predicates() -> Mapping[str, Callable[..., bool]] | None:
     """Observer: extra ``expect`` predicates, by name.
 
-    Each callable receives a read-only view of the run (``metric(name)``, ``faults``,
-    ``findings``, ``system``) and the predicate's arguments as strings, and returns
-    whether the predicate holds: a bool, or ``(bool, why)`` to say why.
+    Each callable receives a read-only view of the run (:class:`vmcore.engine.view.RunView`:
+    ``metric(name[, process])``, ``faults``, ``findings``, ``deadlocks``, ``stalls``,
+    ``leaks``, and ``system`` and ``monitor`` for anything else, whose containers are
+    read-only and whose methods are not reachable, so a predicate cannot change the
+    verdict) and the predicate's arguments as strings, and returns whether the predicate
+    holds: a bool, or ``(bool, why)`` to say why.
     """
 
 
