@@ -108,3 +108,19 @@ def test_vmcore_explain_of_a_failed_metric_says_what_failed(tmp_path: Path) -> N
     line = GPU.count("\n") + 6
     assert f"Expectation `expect migrations < 2` (line {line}) failed: migrations is 2, not < 2." in e.stdout
     assert "Nothing went wrong" not in e.stdout
+
+
+def test_a_large_metric_value_is_written_in_full() -> None:
+    from vmcore.dsl.compiler import Compiler
+    from vmcore.hooks.manager import plugin_manager
+
+    pm = plugin_manager(entry_points=False)
+    text = (
+        "gpu gpu0 { vram 16MiB; engine comp0 compute retry }\n"
+        'scenario "s" {\n  process app on gpu0\n  svm app 0x4000_0000 +4MiB in system\n'
+        "  job c on comp0 by app touches 0x4000_0000 +4MiB\n  run until idle\n  expect bytes_moved < 1\n}\n"
+    )
+    (cs,) = Compiler(pm).compile_text(text)
+    r = cs.build(pm).run()
+    (o,) = r.outcomes
+    assert not o.passed and o.why == "bytes_moved is 4194304", o.why  # not 4.1943e+06

@@ -344,7 +344,8 @@ def state_predicate(p: Predicate, st: RunState) -> Verdict:
         value = st.metric(name, of)
         assert isinstance(n, int | float)
         ok = OPS[op](value, n)
-        return Verdict(ok, f"{name}{f' of {of}' if of else ''} is {value:g}")
+        shown = f"{int(value)}" if float(value).is_integer() else f"{value:g}"  # 4194304, not 4.1943e+06
+        return Verdict(ok, f"{name}{f' of {of}' if of else ''} is {shown}")
     if k == "reads":
         va, size, pname, value = int(str(a[0])), int(str(a[1])), str(a[2]), int(str(a[3]))
         ok, why = sysm.values_at(_process(st, pname), va, size, value)
