@@ -16,7 +16,7 @@ from pathlib import Path
 
 from vmcore.dsl.errors import VmsError
 from vmcore.dsl.parser import number
-from vmcore.dsl.sources import OUTSIDE_HINT, inside, read_regular, resolve
+from vmcore.dsl.sources import check_inside, read_regular, resolve
 
 MAX_FILE_BYTES = 256 << 20
 """The largest access list read (about 10 million accesses)."""
@@ -37,9 +37,7 @@ def read_accesses(name: str, base: Path, at: tuple[str, int, int, str], trees: S
     if "\x00" in name:
         raise fail("a path may not contain a NUL character")
     target = resolve(base, name)
-    if not inside(target, trees):
-        shown = ", ".join(str(t) for t in trees)
-        raise fail(f"{target} is outside the scenario's project tree ({shown})", hint=OUTSIDE_HINT)
+    check_inside(target, trees, fail)
     raw = read_regular(target, MAX_FILE_BYTES, fail)
     try:
         body = raw.decode("utf-8")

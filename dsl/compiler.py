@@ -25,8 +25,7 @@ from vmcore.dsl.parser import parse
 from vmcore.dsl.sources import (
     MAX_USE_DEPTH,
     MAX_VMS_BYTES,
-    OUTSIDE_HINT,
-    inside,
+    check_inside,
     read_regular,
     resolve,
     scenario_tree,
@@ -162,9 +161,7 @@ class Compiler:
             raise VmsError(f"use cycle: {chain}", path, item.pos.line, item.pos.col, text)
         if not target.endswith(".vms"):
             raise fail("only .vms files can be used")
-        if not inside(target, self.trees):
-            trees = ", ".join(str(t) for t in self.trees)
-            raise fail(f"{target} is outside the scenario's project tree ({trees})", hint=OUTSIDE_HINT)
+        check_inside(target, self.trees, fail)
         raw = read_regular(target, MAX_VMS_BYTES, fail)
         got = self.used.get(target)
         if got is not None and got[0] == raw:

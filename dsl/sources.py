@@ -40,13 +40,15 @@ OUTSIDE_HINT = (
 )
 
 
+def is_project_root(d: Path) -> bool:
+    """Whether ``d`` holds a project marker."""
+    return any((d / m).exists() for m in PROJECT_MARKERS)
+
+
 def project_root(start: Path) -> Path | None:
     """The nearest directory at or above ``start`` holding a project marker, or None."""
     here = Path(os.path.realpath(start))
-    for d in (here, *here.parents):
-        if any((d / m).exists() for m in PROJECT_MARKERS):
-            return d
-    return None
+    return next((d for d in (here, *here.parents) if is_project_root(d)), None)
 
 
 def scenario_tree(top: str) -> Path:
@@ -59,6 +61,13 @@ def inside(target: str, trees: Sequence[Path]) -> bool:
     """Whether the resolved path ``target`` lies in one of ``trees``."""
     t = Path(target)
     return any(t == d or t.is_relative_to(d) for d in (Path(os.path.realpath(x)) for x in trees))
+
+
+def check_inside(target: str, trees: Sequence[Path], fail: Callable[..., VmsError]) -> None:
+    """``fail(why, hint=...)`` unless the resolved path ``target`` lies in one of ``trees``."""
+    if not inside(target, trees):
+        shown = ", ".join(str(t) for t in trees)
+        raise fail(f"{target} is outside the scenario's project tree ({shown})", hint=OUTSIDE_HINT)
 
 
 def resolve(base: Path, name: str) -> str:

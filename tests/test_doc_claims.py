@@ -5,12 +5,10 @@ witness, and a preferred VRAM the faulting GPU cannot use."""
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 from tests.cli.test_cli import output, run, write
-from vmcore import hookimpl
+from tests.dsl.test_compiler import MetricsPlugin
 from vmcore.dsl.compiler import Compiler
 from vmcore.engine.witness import steps, trace
 from vmcore.hooks.manager import plugin_manager
@@ -40,20 +38,10 @@ def test_a_selector_writes_each_value_as_the_file_does(tmp_path: Path) -> None:
     assert p.returncode == 0 and "1 passed" in p.stdout, output(p)
 
 
-class _Metrics:
-    @hookimpl
-    def vmcore_metric_names(self) -> list[str]:
-        return ["my_count"]
-
-    @hookimpl
-    def vmcore_metrics(self, result: Any) -> Mapping[str, float]:
-        return {"my_count": 3.0}
-
-
 def test_a_plugin_metric_is_compared_in_expect_as_the_language_says() -> None:
     assert "`expect my_count == 3`" in LANGUAGE
     pm = plugin_manager(entry_points=False)
-    pm.register(_Metrics(), name="metrics")
+    pm.register(MetricsPlugin(), name="metrics")
     text = (
         "gpu gpu0 { vram 16MiB; engine comp0 compute retry }\n"
         'scenario "s" {\n  process app on gpu0\n  expect my_count == 3\n  expect not my_count > 3\n}\n'

@@ -89,11 +89,11 @@ class InternalError(VmcoreError, RuntimeError):
     """A bug inside vmcore stopped a run: an exception the engine did not raise on purpose
     (or a core call it should never have made).  The message names the scenario and the
     step (step count, simulated time, the running actor and its statement) and carries
-    the traceback; ``cause`` is the original exception."""
+    the traceback; ``cause`` is the original exception (it is raised ``from`` it)."""
 
-    def __init__(self, message: str, cause: BaseException | None = None) -> None:
-        super().__init__(message)
-        self.cause = cause
+    @property
+    def cause(self) -> BaseException | None:
+        return self.__cause__
 
     @classmethod
     def of(cls, scenario: str, where: str, cause: BaseException) -> InternalError:
@@ -105,6 +105,5 @@ class InternalError(VmcoreError, RuntimeError):
         tb = "\n".join("    " + line for line in body.rstrip().splitlines())
         return cls(
             f"internal error in scenario {scenario!r} ({where}): {type(cause).__name__}: {cause}\n"
-            f"this is a bug in vmcore, not in the scenario; its traceback:\n{tb}",
-            cause,
+            f"this is a bug in vmcore, not in the scenario; its traceback:\n{tb}"
         )

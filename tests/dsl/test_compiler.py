@@ -496,7 +496,9 @@ def test_a_plugin_predicate_is_not_a_metric() -> None:
         Compiler(plugin_pm()).compile_text(GPUS + 'scenario "s" {\n  expect always > 1\n}\n')
 
 
-class _Metrics:
+class MetricsPlugin:
+    """A plugin reporting one metric, ``my_count`` (3); tests/test_doc_claims.py uses it too."""
+
     @hookimpl
     def vmcore_metric_names(self) -> list[str]:
         return ["my_count"]
@@ -508,7 +510,7 @@ class _Metrics:
 
 def test_plugin_metrics_compile_and_run() -> None:
     pm = plugin_manager(entry_points=False)
-    pm.register(_Metrics(), name="metrics")
+    pm.register(MetricsPlugin(), name="metrics")
     body = "  process app on gpu0\n  run until idle\n  expect my_count == 3\n  expect not my_count > 3\n"
     (cs,) = Compiler(pm).compile_text(f'{GPUS}scenario "s" {{\n{body}}}\n')
     r = cs.build(pm).run()

@@ -10,8 +10,8 @@ cache never changes a verdict or an exit code.
 
 from __future__ import annotations
 
+import contextlib
 import json
-import os
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -49,11 +49,8 @@ def record(root: str, ran: Iterable[tuple[str, bool]]) -> None:
         else:
             failed.add(sid)
     f = _file(root)
-    try:
-        os.makedirs(f.parent, exist_ok=True)
+    with contextlib.suppress(OSError):  # a read-only tree: no cache, nothing else changes
         atomic_write(str(f), json.dumps(dict.fromkeys(sorted(failed), True), indent=1).encode("utf-8"))
-    except OSError:
-        pass  # a read-only tree: no cache, nothing else changes
 
 
 __all__ = ["CACHE_DIR", "last_failed", "record"]

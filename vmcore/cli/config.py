@@ -81,7 +81,7 @@ def load(start: Path | None = None) -> Config:
     directory above the project (a forgotten ``~/vmcore.yaml``) is never read.  The
     result's ``root`` is the configuration file's directory, else the project root, else
     ``start``; ``source`` names the file used ("" for none)."""
-    from vmcore.dsl.sources import PROJECT_MARKERS
+    from vmcore.dsl.sources import is_project_root
 
     here = (start or Path.cwd()).resolve()
     for d in (here, *here.parents):
@@ -101,7 +101,7 @@ def load(start: Path | None = None) -> Config:
             tool = doc.get("tool", {})
             if isinstance(tool, dict) and "vmcore" in tool:
                 return _rebase(_check(tool["vmcore"], f"{t} [tool.vmcore]"), d, here)
-        if any((d / m).exists() for m in PROJECT_MARKERS):
+        if is_project_root(d):
             return Config(root=str(d))
     return Config(root=str(here))
 

@@ -96,14 +96,21 @@ def _test(args: argparse.Namespace) -> int:
         color=use_color(args.color, sys.stdout),
     )
     if args.replay:
-        from vmcore.cli.replay import check_plugins, load_replay
-        from vmcore.hooks.manager import split_plugin_args
-
-        rf = load_replay(args.replay, opts.allow_paths)
-        check_plugins(rf, args.replay, split_plugin_args(args.plugin or [])[0])
+        rf = _load_replay(args, args.replay)
+        opts.replay_file = rf  # read once: the session replays this one
         opts.seed = rf.seed
         opts.policies = rf.policies
     return Session(opts, _pm(args, cfg.plugins)).run()
+
+
+def _load_replay(args: argparse.Namespace, file: str) -> Any:
+    """The replay file ``file``, checked, its plugin modules allowed only by ``-p``."""
+    from vmcore.cli.replay import check_plugins, load_replay
+    from vmcore.hooks.manager import split_plugin_args
+
+    rf = load_replay(file, args.allow_path or [])
+    check_plugins(rf, file, split_plugin_args(args.plugin or [])[0])
+    return rf
 
 
 def _compare(args: argparse.Namespace) -> int:
@@ -127,13 +134,10 @@ def _processes(spec: str | None) -> int:
 
 
 def _explain(args: argparse.Namespace) -> int:
-    from vmcore.cli.replay import check_plugins, load_replay
     from vmcore.cli.session import Options, Session
     from vmcore.engine.witness import ReplayScheduler, explain, steps
-    from vmcore.hooks.manager import split_plugin_args
 
-    rf = load_replay(args.file, args.allow_path or [])
-    check_plugins(rf, args.file, split_plugin_args(args.plugin or [])[0])
+    rf = _load_replay(args, args.file)
     session = Session(
         Options(
             paths=[f"{rf.path}::{rf.id.split('::', 1)[1]}"], policies=rf.policies, allow_paths=args.allow_path or []

@@ -39,6 +39,8 @@ class Options:
     strategy: str | None = None
     depth: int | None = None
     replay: str | None = None
+    replay_file: Any = None
+    """The :class:`~vmcore.engine.witness.ReplayFile` at ``replay``, when the caller read it already."""
     trace: str | None = None
     graph: str | None = None
     witness_dir: str = ".vmcore/witnesses"

@@ -18,12 +18,12 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from vmcore.cli.argtypes import MAX_SEED
-from vmcore.cli.options import UsageError
+from vmcore.cli.options import UsageError, parse_policy
 from vmcore.dsl.errors import VmsError
 from vmcore.dsl.sources import inside, project_root, read_regular
 from vmcore.engine.witness import REPLAY_VERSION, ReplayFile
@@ -31,7 +31,6 @@ from vmcore.engine.witness import REPLAY_VERSION, ReplayFile
 MAX_REPLAY_BYTES = 64 << 20
 MAX_CHOICE = (1 << 31) - 1
 _MODULE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
-_POLICY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=[A-Za-z0-9_.-]+(\(.*\))?$", re.S)
 FIELDS = {"path", "id", "choices", "seed", "policies", "plugins", "line", "note", "version"}
 
 
@@ -67,12 +66,12 @@ def load_replay(file: str, allow: Sequence[str | Path] = ()) -> ReplayFile:
             raise bad(f"malformed replay file: {key!r} must be a string, got {type(value).__name__}")
         return value
 
-    def strings(key: str, pattern: re.Pattern[str], what: str) -> list[str]:
+    def strings(key: str, valid: Callable[[str], bool], what: str) -> list[str]:
         value = data.get(key, [])
         if not isinstance(value, list):
             raise bad(f"malformed replay file: {key!r} must be a list of strings")
         for v in value:
-            if not isinstance(v, str) or not pattern.match(v):
+            if not isinstance(v, str) or not valid(v):
                 raise bad(f"malformed replay file: {key!r} holds {v!r}, which is not {what}")
         return list(value)
 
@@ -100,12 +99,21 @@ def load_replay(file: str, allow: Sequence[str | Path] = ()) -> ReplayFile:
         sid,
         list(choices),
         seed,
-        strings("policies", _POLICY, "FAMILY=NAME or FAMILY=NAME(k=v, ...)"),
-        strings("plugins", _MODULE, "a module name"),
+        strings("policies", _is_policy, "FAMILY=NAME or FAMILY=NAME(k=v, ...)"),
+        strings("plugins", lambda v: _MODULE.match(v) is not None, "a module name"),
         line,
         note,
     )
     return rf
+
+
+def _is_policy(spec: str) -> bool:
+    """Whether ``spec`` is a policy as ``--policy`` takes it (its own parser decides)."""
+    try:
+        parse_policy(spec)
+    except UsageError:
+        return False
+    return True
 
 
 def _vms_path(file: str, path: str, allow: Sequence[str | Path], bad: Any) -> str:

@@ -46,7 +46,7 @@ from vmcore.cli.replay import load_replay, relative_to_replay
 from vmcore.cli.report import Report, TerminalReport, progress
 from vmcore.dsl.compiler import CompiledScenario, Compiler
 from vmcore.dsl.errors import VmsError
-from vmcore.dsl.sources import project_root
+from vmcore.dsl.sources import inside, project_root
 from vmcore.engine.explore import STRATEGIES, Exploration, explore, judge
 from vmcore.engine.scenario import Result
 from vmcore.engine.sim import Scheduler
@@ -126,9 +126,7 @@ class Session:
         project root above the files' common directory, else that directory."""
         reals = [os.path.realpath(f) for f in files]
         given = os.path.realpath(self.opts.rootdir)
-        if reals and all(r.startswith(given.rstrip(os.sep) + os.sep) for r in reals):
-            return given
-        if not reals:
+        if not reals or all(inside(r, [Path(given)]) for r in reals):
             return given
         common = Path(os.path.commonpath([os.path.dirname(r) for r in reals]))
         return str(project_root(common) or common)
@@ -273,7 +271,7 @@ class Session:
 
     def replay(self, file: str) -> int:
         """Run one saved schedule again, exactly, and tell what it shows."""
-        rf = load_replay(file, self.opts.allow_paths)
+        rf = self.opts.replay_file or load_replay(file, self.opts.allow_paths)
         self.opts.paths = [f"{rf.path}::{rf.id.split('::', 1)[1]}"]
         items = self.compile()
         for msg in self.errors:
