@@ -8,7 +8,7 @@ import re
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from vmcore.engine.gpu.ring import COPY_BYTES_PER_NS, COPY_SETUP_NS
+from vmcore.engine.gpu.ring import copy_ns
 from vmcore.engine.monitor import FaultRecord
 from vmcore.engine.scenario import Result
 
@@ -178,7 +178,7 @@ class _Run:
             if mine:
                 end, queue = mine.pop(0)
                 found.append(
-                    (end, end - COPY_SETUP_NS - int(size, 16) // COPY_BYTES_PER_NS, queue, name, args)
+                    (end, end - copy_ns(int(size, 16)), queue, name, args)
                 )
             else:
                 found.append((t, t, actor, name, args))

@@ -33,6 +33,13 @@ PTE_PACKET_NS = 100
 COPY_BYTES_PER_NS = 16
 """SDMA copy bandwidth (16 GB/s)."""
 COPY_SETUP_NS = 500
+
+
+def copy_ns(nbytes: int) -> int:
+    """How long one SDMA COPY packet of ``nbytes`` takes: its setup, then the bandwidth."""
+    return COPY_SETUP_NS + nbytes // COPY_BYTES_PER_NS
+
+
 PAGE_QUEUE_DW = 16384
 SCHED_WRITER = 1
 """The ring writer id of the scheduler thread."""
@@ -214,7 +221,7 @@ class PageQueue:
                 ns = PTE_PACKET_NS
                 ndw += _PTEPDE_DW
             else:
-                ns = COPY_SETUP_NS + p[5] // COPY_BYTES_PER_NS
+                ns = copy_ns(p[5])
                 ndw += _COPY_DW
             costs.append(ns)
             total += ns
@@ -336,7 +343,7 @@ class PageQueue:
                 yield _PTE_PACKET
             elif code is Op.COPY:
                 store.copy(a, b, count // PAGE)
-                yield Sleep(COPY_SETUP_NS + count // COPY_BYTES_PER_NS)
+                yield Sleep(copy_ns(count))
             elif code is Op.FENCE:
                 f = self.fences.pop(count, None)
                 if f is not None:
