@@ -3,7 +3,10 @@
 Run: ``python benchmarks/workloads.py [--sizes 1,4,16] [--only NAME]``.
 
 Every workload makes one process stream twice over an SVM range four times the size of
-VRAM, so every fault migrates a granule in and, once VRAM is full, evicts one:
+VRAM, so every fault migrates a granule in. KFD cuts the range into pieces of
+``max_svm_range_pages`` (2 MiB here, 1/32 of VRAM for the 2 MiB-granule stream) and a
+piece's VRAM is one BO, allocated whole at its first fault: once VRAM is full, each new
+piece evicts an old one whole, all its granules in one migration (``svm_bo``):
 
 * ``stream_4k_Nx``: 4 KiB granules, VRAM ``N`` x 4 MiB, two jobs, one pass each, in
   address order (``stream_4k_4x`` is the 64 MiB-over-16 MiB stream);
@@ -110,8 +113,8 @@ def main() -> int:
         "--base-2m", type=int, default=BASE_2M // MiB, metavar="MiB", help="VRAM at 1x, 2 MiB granules"
     )
     a = ap.parse_args()
-    if a.base_4k < 1 or a.base_2m < 4:
-        ap.error("--base-4k must be at least 1 MiB and --base-2m at least 4 MiB")
+    if a.base_4k < 4 or a.base_2m < 4:
+        ap.error("--base-4k and --base-2m must be at least 4 MiB (room for a 2 MiB range piece's BO)")
     wls = workloads(a.base_4k * MiB, a.base_2m * MiB)
     try:
         sizes = sorted({int(x) for x in a.sizes.split(",")})

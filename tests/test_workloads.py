@@ -60,14 +60,24 @@ def _metric(path: Path, metric: str, *choices: Choice) -> float:
     return cell.metrics[metric]
 
 
-def test_a_stream_without_prefetch_faults_on_every_page_of_both_passes() -> None:
-    pages = (4 << 20) // 4096
-    assert _metric(WORKLOADS / "stream.vms", "faults") == 2 * pages
-    assert _metric(WORKLOADS / "stream.vms", "faults", Choice("prefetch", "sequential")) < pages / 4
+def test_a_stream_without_prefetch_faults_on_every_granule_of_both_passes() -> None:
+    granules = (32 << 20) // (32 << 10)
+    assert _metric(WORKLOADS / "stream.vms", "faults") == 2 * granules
+    # sequential(64KiB) brings two granules with each fault: about a third of the faults
+    assert _metric(WORKLOADS / "stream.vms", "faults", Choice("prefetch", "sequential")) < 2 * granules / 2.5
+
+
+def test_an_eviction_takes_a_whole_svm_range() -> None:
+    # KFD cuts the 32MiB range into 2MiB pieces (svm_range_set_max_pages for 8MiB of VRAM),
+    # each one VRAM BO: an eviction moves 64 granules of 32KiB at once
+    evictions = _metric(WORKLOADS / "stream.vms", "evictions")
+    migrations = _metric(WORKLOADS / "stream.vms", "migrations")
+    faults = _metric(WORKLOADS / "stream.vms", "faults")
+    assert 0 < evictions < (migrations - faults) / 32
 
 
 def test_kmeans_under_lru_faults_every_granule_on_every_pass_and_mru_less() -> None:
-    granules, passes = (4 << 20) // (64 << 10), 5
+    granules, passes = (32 << 20) // (512 << 10), 5
     lru = _metric(WORKLOADS / "kmeans.vms", "faults", Choice("evict", "lru"))
     assert lru == granules * passes
     assert _metric(WORKLOADS / "kmeans.vms", "faults", Choice("evict", "mru")) < lru

@@ -17,7 +17,7 @@ def test_the_workload_benchmark_prints_every_figure() -> None:
             "--sizes",
             "1,2",
             "--base-4k",
-            "1",
+            "4",
             "--base-2m",
             "16",
         ],
@@ -33,7 +33,7 @@ def test_the_workload_benchmark_prints_every_figure() -> None:
             assert int(figures[f"{wl}_{n}x_evictions"]) > 0  # 4x oversubscribed: it evicts
             assert float(figures[f"{wl}_{n}x_faults_per_s"]) > 0
     # two passes over 4x VRAM in 4 KiB granules: one fault per page per pass
-    assert int(figures["stream_4k_1x_faults"]) == 2 * 4 * (1 << 20) // 4096
+    assert int(figures["stream_4k_1x_faults"]) == 2 * 4 * (4 << 20) // 4096
     assert float(figures["oversub_faults_per_s"]) > 0 and float(figures["oversub_cost_growth"]) > 0
     assert "oversub_64m_s" not in figures  # only at the default base
 

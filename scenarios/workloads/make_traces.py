@@ -3,30 +3,39 @@
 Run ``python scenarios/workloads/make_traces.py`` after changing it; a test checks that
 the files here are what it writes.
 
+Each list records one access per 64KiB (``STEP``) of the memory a kernel walks, the
+size of the region a GPU's access counters count, not one per 4KiB page: a fault
+migrates a whole granule (512KiB here), so the pages in between add touches, not faults.
+
 * ``gemm.trace``: a tiled matrix multiply C = A x B, as Rodinia/PolyBench GEMM walks
   it tile by tile: for each tile (i, j) of C, for each k, the tiles A(i, k) and B(k, j)
-  are read; then C(i, j) is written. A, B and C are 4 x 4 tiles of 64KiB each (1MiB a
+  are read; then C(i, j) is written. A, B and C are 4 x 4 tiles of 512KiB each (8MiB a
   matrix), one after the other from 0x4000_0000.
-* ``hotspot.trace``: Rodinia's Hotspot stencil: a grid of 32 rows of 64KiB read into a
+* ``hotspot.trace``: Rodinia's Hotspot stencil: a grid of 32 rows of 512KiB read into a
   second grid and back, four iterations; computing a row reads that row and its two
   neighbours in the source grid and writes the row in the destination grid.
+* ``random.trace``: UVMSmart's random-access microbenchmark: every 64KiB of 48MiB once
+  in a random order (seeded: the file is the same on every run), twice, each pass in an
+  order of its own.
 """
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 BASE = 0x4000_0000
-PAGE = 4096
-TILE = 64 * 1024
+STEP = 64 * 1024
+TILE = 512 * 1024
 TILES = 4
 ROWS = 32
-ROW = 64 * 1024
+ROW = 512 * 1024
+RANDOM_SIZE = 48 << 20
 
 
 def _pages(start: int, size: int, write: bool = False) -> list[str]:
-    return [f"{start + i * PAGE:#x}{' w' if write else ''}" for i in range(size // PAGE)]
+    return [f"{start + i * STEP:#x}{' w' if write else ''}" for i in range(size // STEP)]
 
 
 def gemm() -> list[str]:
@@ -36,7 +45,7 @@ def gemm() -> list[str]:
     def tile(m: int, i: int, j: int) -> int:
         return m + (i * TILES + j) * TILE
 
-    out = ["# tiled GEMM C = A x B: 4 x 4 tiles of 64KiB per matrix (written by make_traces.py)"]
+    out = ["# tiled GEMM C = A x B: 4 x 4 tiles of 512KiB per matrix, one access per 64KiB (written by make_traces.py)"]
     for i in range(TILES):
         for j in range(TILES):
             for k in range(TILES):
@@ -48,7 +57,7 @@ def gemm() -> list[str]:
 
 def hotspot() -> list[str]:
     grids = [BASE, BASE + ROWS * ROW]
-    out = ["# Hotspot stencil: 32 rows of 64KiB, two grids, four iterations (written by make_traces.py)"]
+    out = ["# Hotspot stencil: 32 rows of 512KiB, two grids, four iterations, one access per 64KiB (written by make_traces.py)"]
     for it in range(4):
         src, dst = grids[it % 2], grids[(it + 1) % 2]
         for r in range(ROWS):
@@ -59,7 +68,17 @@ def hotspot() -> list[str]:
     return out
 
 
-TRACES = {"gemm.trace": gemm, "hotspot.trace": hotspot}
+def random_order() -> list[str]:
+    rng = random.Random(1)
+    out = ["# random accesses: every 64KiB of 48MiB in a random order, twice (written by make_traces.py)"]
+    for _ in range(2):
+        order = list(range(RANDOM_SIZE // STEP))
+        rng.shuffle(order)
+        out += [f"{BASE + i * STEP:#x}" for i in order]
+    return out
+
+
+TRACES = {"gemm.trace": gemm, "hotspot.trace": hotspot, "random.trace": random_order}
 
 
 def main() -> None:

@@ -13,20 +13,21 @@ import pytest
 
 from tests.engine import golden
 from vmcore.core import Level
+from vmcore.engine.gpu.svm_bo import SvmBo
 from vmcore.engine.gpu.ttm import Lru
-from vmcore.engine.model import Bo, Domain, Granule
+from vmcore.engine.model import Bo, Domain
 from vmcore.engine.system import System
 from vmcore.hooks.decisions import RootPdMode
 
 
-def expected(system: System, known: list[Bo | Granule] | None = None) -> dict[str, list[Bo | Granule]]:
+def expected(system: System, known: list[Bo | SvmBo] | None = None) -> dict[str, list[Bo | SvmBo]]:
     """From scratch: ``known`` (every object TTM was told of), else what the system holds."""
-    out: dict[str, list[Bo | Granule]] = {g: [] for g in system.gpus}
-    objs: list[Bo | Granule] = list(system.bos.values())
+    out: dict[str, list[Bo | SvmBo]] = {g: [] for g in system.gpus}
+    objs: list[Bo | SvmBo] = list(system.bos.values())
     for proc in system.processes.values():
         for vm in proc.vms.values():
             objs += [vm.root, *vm.pt_bos.values()]
-        objs += [g for r in proc.ranges for g in r.granules]
+        objs += [r.svm_bo for r in proc.ranges if r.svm_bo is not None]
     seen: set[int] = set()
     for o in objs if known is None else known:
         if id(o) in seen:
@@ -51,7 +52,7 @@ def expected(system: System, known: list[Bo | Granule] | None = None) -> dict[st
     return out
 
 
-def check(system: System, known: list[Bo | Granule] | None = None) -> None:
+def check(system: System, known: list[Bo | SvmBo] | None = None) -> None:
     want = expected(system, known)
     for name, gpu in system.gpus.items():
         assert isinstance(gpu.lru, Lru)
@@ -91,7 +92,7 @@ def test_the_lrus_match_after_every_change_under_pressure(monkeypatch: pytest.Mo
     text = golden.WORKLOADS["two processes and BOs under pressure"]
     item = Compiler(pm).compile_text(text, "<w>")[0]
     systems: list[System] = []
-    known: list[Bo | Granule] = []
+    known: list[Bo | SvmBo] = []
     checks = [0]
     init = System.__init__
     register = Ttm.register
@@ -100,14 +101,14 @@ def test_the_lrus_match_after_every_change_under_pressure(monkeypatch: pytest.Mo
         init(self, *a, **k)  # type: ignore[arg-type]
         systems.append(self)
 
-    def remember(self: Ttm, obj: Bo | Granule) -> None:
+    def remember(self: Ttm, obj: Bo | SvmBo) -> None:
         register(self, obj)
         known.append(obj)
 
     def checking(method: str) -> None:
         orig = getattr(Ttm, method)
 
-        def wrapped(self: Ttm, obj: Bo | Granule) -> None:
+        def wrapped(self: Ttm, obj: Bo | SvmBo) -> None:
             orig(self, obj)
             if systems and systems[-1].started:
                 check(systems[-1], known)

@@ -22,6 +22,7 @@ from vmcore.hooks.decisions import RootPdMode
 if TYPE_CHECKING:
     from vmcore.engine.gpu.ih import IhRing
     from vmcore.engine.gpu.ring import Entity, PageQueue
+    from vmcore.engine.gpu.svm_bo import SvmBo
     from vmcore.engine.gpu.ttm import Lru
     from vmcore.engine.sim import Actor, SimFence
 
@@ -244,14 +245,6 @@ class Granule:
     size: int
     place: Placement
     migrating: bool = False
-    lru: int = 0
-    uses: int = 0
-    order: int = 0
-    lru_home: Lru | None = None
-    arrived: int = 0
-    """When it last came into VRAM (simulated ns): what ``fifo`` orders granules by."""
-    evict_name: str = ""
-    """Its name as an eviction candidate (``process:va``), made when first needed."""
     vram_visits: dict[str, int] | None = None
     """How many times it migrated into each GPU's VRAM: twice into one, it thrashed."""
 
@@ -277,6 +270,10 @@ class SvmRange:
     granules: list[Granule] = field(default_factory=list)
     unmapped: bool = False
     """A munmap took it out of the process's ranges: nothing migrates or maps it any more."""
+    svm_bo: SvmBo | None = None
+    """Its VRAM (``prange->svm_bo``): every granule of it in VRAM is in this BO."""
+    uses: int = 0
+    """GPU accesses to it, kept across evictions: what ``lfu`` counts for its BO."""
     _sets: tuple[tuple[str, ...], tuple[str, ...], tuple[tuple[str, str], ...]] | None = None
 
     def request_sets(self) -> tuple[tuple[str, ...], tuple[str, ...], tuple[tuple[str, str], ...]]:

@@ -25,10 +25,11 @@ from vmcore.engine.gpu.memory import MAX_GPUS, pool_alloc, vram_base
 from vmcore.engine.gpu.process import Processes
 from vmcore.engine.gpu.ring import PageQueue
 from vmcore.engine.gpu.svm import Svm
+from vmcore.engine.gpu.svm_bo import SvmBo
 from vmcore.engine.gpu.ttm import Ttm
 from vmcore.engine.gpu.vm import VmManager
 from vmcore.engine.gpu.vm_pt import PageTables
-from vmcore.engine.model import PAGE, Bo, Engine, EngineKind, Gpu, Granule, Job, Link, Process
+from vmcore.engine.model import PAGE, Bo, Engine, EngineKind, Gpu, Job, Link, Process
 from vmcore.engine.monitor import Monitor
 from vmcore.engine.sim import Sim, SimFence
 from vmcore.errors import ScenarioError
@@ -58,7 +59,7 @@ class System:
         self.procs = Processes(dev, self.vms, self.faults, self.job_room)
         # the ops through which lower rooms call up (ttm_device_funcs and friends)
         self.ttm.evict_funcs[Bo] = self.vms.evict_bo
-        self.ttm.evict_funcs[Granule] = self.svm.evict_granule
+        self.ttm.evict_funcs[SvmBo] = self.svm.evict_svm_bo
         self.faults.on_fatal_fault = self.procs.kill
         self.started = False
 

@@ -106,9 +106,9 @@ class EvictCandidate:
     """Something in VRAM that could be evicted."""
 
     name: str
-    """The BO's name, or ``process:va`` of a range's granule (what the answer is matched by)."""
+    """The BO's name, or ``process:va`` of an SVM range's VRAM BO (what the answer is matched by)."""
     kind: str
-    """"bo", "pt" (a page table), "root_pd" or "range" (an SVM granule)."""
+    """"bo", "pt" (a page table), "root_pd" or "range" (an SVM range's VRAM BO, evicted whole)."""
     size: int
     """Bytes it holds in VRAM."""
     lru: int

@@ -254,4 +254,6 @@ class Jobs:
     def _touch_range(self, proc: Process, va: int) -> None:
         r = proc.range_at(va)
         if r is not None:
-            self.ttm.touch(r.granule_at(va))
+            r.uses += 1
+            if r.svm_bo is not None:
+                self.ttm.touch(r.svm_bo)

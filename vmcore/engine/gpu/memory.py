@@ -90,14 +90,12 @@ class Memory:
         self.sysmem = SystemMemory(self.store)
         self.dummy_page = self.sysmem.alloc(PAGE)
         """``adev->dummy_page_addr``: where the ``dummy-page`` fault policy maps."""
-        self._views: dict[tuple[int, int], int] = {}
-        """(id of pool, block handle) -> how many placements besides one share the block
-        (a split SVM range's pieces share its buffer): freed when the last one goes."""
 
     def split(self, place: Placement, offset: int) -> tuple[Placement, Placement]:
-        """Cut ``place`` at byte ``offset`` (a page multiple inside it) into two placements
-        that share the block the cut falls in, as the pieces of a split ``svm_range`` share
-        its VRAM buffer; ``place`` itself is left empty."""
+        """Cut ``place`` (system memory, or a view of an SVM range's VRAM BO, neither of which
+        owns pool blocks) at byte ``offset``, a page multiple inside it, into two placements;
+        ``place`` itself is left empty."""
+        assert place.pool is None, place
         assert 0 < offset < place.size and offset % PAGE == 0, (offset, place.size)
         left: list[tuple[int, int, int]] = []
         right: list[tuple[int, int, int]] = []
@@ -111,9 +109,6 @@ class Memory:
             else:
                 left.append((h, base, off))
                 right.append((h, base + off, size - off))
-                if place.pool is not None:
-                    key = (id(place.pool), h)
-                    self._views[key] = self._views.get(key, 0) + 1
                 off = 0
         place.blocks = []
         return Placement(place.domain, place.gpu, left, place.pool), Placement(
@@ -181,18 +176,7 @@ class Memory:
                     )
                     break
         if place.pool is not None:
-            if self._views:
-                for h, _, _ in place.blocks:
-                    key = (id(place.pool), h)
-                    n = self._views.get(key, 0)
-                    if n > 1:
-                        self._views[key] = n - 1
-                    elif n == 1:
-                        del self._views[key]
-                    else:
-                        place.pool.free(h)
-            else:
-                pool_free(place.pool, place.blocks)
+            pool_free(place.pool, place.blocks)
             tl = self.mon.timeline
             if tl is not None and place.gpu is not None and place.pool is place.gpu.vram and place.blocks:
                 tl.vram_used -= sum(b[2] for b in place.blocks)

@@ -28,6 +28,7 @@ from vmcore.core import FenceKind
 from vmcore.engine.gpu.device import Device
 from vmcore.engine.gpu.ih import FaultHandler
 from vmcore.engine.gpu.jobs import Jobs
+from vmcore.engine.gpu.svm_bo import free_place
 from vmcore.engine.gpu.vm import VmManager
 from vmcore.engine.model import Process, Usage
 from vmcore.engine.sim import Actor, Proc, Signal, SimFence, Sleep, WaitFence, WaitSignal
@@ -195,8 +196,7 @@ class Processes:
         for r in proc.ranges:
             for g in r.granules:
                 if g.place.blocks:
-                    memory.free(g.place, f"teardown of {proc.name}")
-                    self.vms.ttm.placed(g)
+                    free_place(self.dev, self.vms.ttm, g, g.place, f"teardown of {proc.name}", [])
         self.dev.log("kfd", "teardown", f"{proc.name} released")
         proc.released = True
 

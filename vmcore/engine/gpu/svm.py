@@ -18,11 +18,13 @@ from typing import Any
 
 from vmcore.core.pagetable import Pte
 from vmcore.engine.gpu.device import Device
+from vmcore.engine.gpu.svm_bo import SvmBo, detach, free_place, new_bo, release
+from vmcore.engine.gpu.svm_migrate import account, invalidate, vram_to_ram
 from vmcore.engine.gpu.svm_split import granule_scope, max_range_bytes, overlapping, pieces, unmap_from_cpu
 from vmcore.engine.gpu.ttm import Ttm
 from vmcore.engine.gpu.vm_pt import SILENT_FLAGS, PageTables
 from vmcore.engine.model import PAGE, SVM_FAULT, Domain, Gpu, Granule, Placement, Process, SvmRange, Vm
-from vmcore.engine.sim import Proc, Signal, Sleep, WaitFence, WaitSignal
+from vmcore.engine.sim import Proc, Signal, Sleep, WaitSignal
 from vmcore.errors import ScenarioError
 from vmcore.hooks.decisions import HintRequest, MigrationRequest, PrefetchRequest, UpdatePath, UpdateRequest
 
@@ -86,24 +88,25 @@ class Svm:
                 if (proc.retry_faults or g.name in named) and g.name not in (*r.in_place, *r.no_access)
             ]
             gran = r.granularity
+            bo = None
+            if domain is Domain.VRAM:
+                assert gpu is not None
+                place = yield from self.ttm.alloc(
+                    gpu, domain, psize, contiguous=False, fault_path=False, purpose="range", process=proc.name
+                )
+                if place is None:
+                    raise ScenarioError(f"svm range {start:#x} does not fit in {loc}")
+                bo = new_bo(self.ttm, r, place)
             va = pstart
             while va < pstart + psize:
                 end = min((va // gran + 1) * gran, pstart + psize)
                 n = end - va
-                if domain is Domain.VRAM:
-                    assert gpu is not None
-                    place = yield from self.ttm.alloc(
-                        gpu, domain, n, contiguous=False, fault_path=False, purpose="range", process=proc.name
-                    )
-                    if place is None:
-                        raise ScenarioError(f"svm range {start:#x} does not fit in {loc}")
+                if bo is not None:
+                    place = bo.view(va, n)
+                    bo.resident += 1
                 else:
                     place = self.dev.memory.sysmem.alloc(n)
-                g = Granule(r, len(r.granules), va, n, place)
-                self.ttm.register(g)
-                self.ttm.placed(g)
-                self.ttm.touch(g)
-                r.granules.append(g)
+                r.granules.append(Granule(r, len(r.granules), va, n, place))
                 va = end
             proc.ranges.append(r)
             made.append(r)
@@ -230,8 +233,10 @@ class Svm:
     ) -> Gen:
         """Move a granule: allocate, MMU-notifier invalidation, copy, free; returns success.
 
-        From one GPU's VRAM to another's, the whole range goes to system memory first and
-        the granule then comes in from there (``svm_migrate_vram_to_vram``)."""
+        Into VRAM, the granule lands in its range's BO, allocated for the whole range at
+        its first migration there (``svm_bo``).  From one GPU's VRAM to another's, the whole
+        range goes to system memory first and the granule then comes in from there
+        (``svm_migrate_vram_to_vram``)."""
         if g.migrating or g.place.where() == target:
             return g.place.where() == target
         dev = self.dev
@@ -239,27 +244,46 @@ class Svm:
         if proc.killed or g.range.unmapped:
             return False  # a dying process's data, or unmapped data, is freed where it is
         domain, gpu = dev.where(target)
-        src = g.place
-        if domain is Domain.VRAM and src.domain is Domain.VRAM and src.gpu is not gpu:
-            ok = yield from self.range_to_system(g.range, src.gpu, fault_path, cause)
+        r = g.range
+        if domain is Domain.VRAM and r.svm_bo is not None and r.svm_bo.gpu is not gpu:
+            ok = yield from self.range_to_system(r, r.svm_bo.gpu, fault_path, cause)
             if not ok or g.migrating or g.place.domain is Domain.VRAM or proc.killed:
                 return False
+            if r.svm_bo is not None and r.svm_bo.gpu is not gpu:
+                if any(h.place.domain is Domain.VRAM for h in r.granules):
+                    return False  # another migration still holds part of it there
+                detach(dev, self.ttm, r)
         # the migration holds the granule and its process: a munmap, a cut or a teardown waits
         g.migrating = True
         dev.ref_process(proc)
+        held: SvmBo | None = None
         try:
             if domain is Domain.VRAM:
                 assert gpu is not None
-                new = yield from self.ttm.alloc(
-                    gpu,
-                    Domain.VRAM,
-                    g.size,
-                    contiguous=False,
-                    fault_path=fault_path,
-                    purpose="migration",
-                    process=proc.name,
-                    exclude=(g, *keep),
-                )
+                held = r.svm_bo
+                if held is None:
+                    got = yield from self.ttm.alloc(
+                        gpu,
+                        Domain.VRAM,
+                        r.size,
+                        contiguous=False,
+                        fault_path=fault_path,
+                        purpose="migration",
+                        process=proc.name,
+                        exclude=(r, *(h.range for h in keep)),
+                    )
+                    if got is not None and (proc.killed or r.unmapped or r.svm_bo is not None):
+                        # killed, unmapped, or another migration of the range made its BO meanwhile
+                        dev.memory.free(got, f"migration of {proc.name} {g.va:#x} ({cause}), not needed")
+                        got = None
+                        if proc.killed or r.unmapped or r.svm_bo is None or r.svm_bo.gpu is not gpu:
+                            return False
+                        held = r.svm_bo
+                    elif got is not None:
+                        held = new_bo(self.ttm, r, got)
+                if held is not None:
+                    held.moving += 1
+                new = None if held is None else held.view(g.va, g.size)
                 if new is None:
                     dev.mon.count("alloc_failures", 1, proc)
                     dev.log(
@@ -288,38 +312,17 @@ class Svm:
                 # "Migration would not [work], unless you have special cases"); old pages go after it
                 fence = src_gpu.pq.copy_unwaited(g.place, new, g.size, name)
                 why = f"migration of {proc.name} {g.va:#x} ({cause})"
-                fence.callbacks.append(lambda _f: dev.memory.free(old, why))
+                fence.callbacks.append(lambda _f: dev.memory.free(old, why))  # old is system memory
             else:
                 yield from src_gpu.pq.copy(g.place, new, g.size, name)
-                dev.memory.free(old, lambda: f"migration of {proc.name} {g.va:#x} ({cause})", granule_scope(g))
+                why = f"migration of {proc.name} {g.va:#x} ({cause})"
+                free_place(dev, self.ttm, g, old, why, granule_scope(g))
             g.place = new
-            self.ttm.placed(g)
+            if held is not None:
+                held.resident += 1
             if silent:
                 yield from self.invalidate_granule(proc, g, 0)
-            counters = dev.mon.counters
-            counters["migrations"] += 1
-            counters["bytes_moved"] += g.size
-            mine = proc.counters
-            mine["migrations"] += 1
-            mine["bytes_moved"] += g.size
-            if dev.mon.timeline is not None:
-                dev.mon.timeline.record(dev.sim.now, 2, counters["migrations"])
-            if new.gpu is not None and new.domain is Domain.VRAM:
-                visits = g.vram_visits
-                if visits is None:
-                    visits = g.vram_visits = {}
-                name = new.gpu.name
-                n = visits[name] = visits.get(name, 0) + 1
-                # into the same VRAM again: it thrashed (each granule counted once)
-                if n == 2 and not any(v >= 2 for k, v in visits.items() if k != name):
-                    counters["thrashed"] += 1
-                    mine["thrashed"] += 1
-            if dev.mon.logging:
-                dev.log(
-                    dev.current_name(),
-                    "migrated",
-                    f"{proc.name} {g.va:#x} +{g.size:#x} to {target} ({cause})",
-                )
+            account(dev, proc, [g], g.size, new, target, cause)
             if stop:
                 yield from self.map_on_access(proc, g.range, [g])
                 if proc.quiesced:  # a kill in the meantime resumed the queues already
@@ -329,6 +332,9 @@ class Svm:
             return True
         finally:
             g.migrating = False
+            if held is not None:
+                held.moving -= 1
+                release(dev, self.ttm, held, 0)
             dev.unref_process(proc)
 
     def _direct(self, proc: Process, fault_path: int) -> bool:
@@ -338,40 +344,23 @@ class Svm:
         return self.dev.policies.update_path(req) is UpdatePath.DIRECT
 
     def range_to_system(self, r: SvmRange, gpu: Gpu | None, fault_path: int, cause: str) -> Gen:
-        """Every granule of ``r`` in ``gpu``'s VRAM back to system memory (those being
-        migrated already are left to their migration); returns success."""
-        for h in list(r.granules):
-            if h.place.domain is Domain.VRAM and h.place.gpu is gpu and not h.migrating:
-                ok = yield from self.migrate(h, "system", fault_path=fault_path, silent=False, cause=cause)
-                if not ok:
-                    return False
-        return True
+        """Every granule of ``r`` in ``gpu``'s VRAM back to system memory in one migration
+        (``svm_bo.vram_to_ram``); returns success."""
+        return (yield from vram_to_ram(self, r, gpu, fault_path, cause))
 
-    def evict_granule(self, g: Granule, fault_path: int, why: str) -> Gen:
-        """TTM evicts an SVM granule: it goes back to system memory."""
-        ok = yield from self.migrate(g, "system", fault_path=fault_path, silent=False, cause="eviction")
+    def evict_svm_bo(self, bo: SvmBo, fault_path: int, why: str) -> Gen:
+        """``svm_range_evict_svm_bo_worker``: TTM evicts a range's VRAM BO, and every range
+        on it goes back to system memory."""
+        ok = True
+        for r in list(bo.ranges):
+            ok = (yield from self.range_to_system(r, bo.gpu, fault_path, "eviction")) and ok
         if ok:
-            self.dev.mon.count("evictions", 1, g.range.process)
+            self.dev.mon.count("evictions", 1, bo.process)
         return ok
 
     def invalidate_granule(self, proc: Process, g: Granule, value: int) -> Gen:
-        """Write ``value`` (invalid, or silent retry) over the granule's PTEs in every live
-        VM of the process through the update path, then wait for all those updates."""
-        live = [vm for vm in proc.vms.values() if vm.alive]
-        if len(live) == 1:  # the usual case: one update, waited for where it is submitted
-            vm = live[0]
-            pk = self.pts.fill_packets(vm, g.va, g.npages, value)
-            yield from self.pts.update(vm, pk, fault_path=False, kind="invalidate", wait=(g.va, g.npages))
-            return
-        fences = []
-        for vm in live:
-            f = yield from self.pts.update(
-                vm, self.pts.fill_packets(vm, g.va, g.npages, value), fault_path=False, kind="invalidate"
-            )
-            if f is not None:
-                fences.append(f)
-        for f in fences:
-            yield WaitFence(f)
+        """The MMU notifier over one granule (``svm_migrate.invalidate``)."""
+        return (yield from invalidate(self.pts, proc, g.va, g.npages, value))
 
     def _migration_worker(self) -> Proc:
         while True:

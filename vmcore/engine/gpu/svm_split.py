@@ -5,8 +5,9 @@ Models ``svm_range_split`` / ``svm_range_split_head`` / ``svm_range_split_tail``
 is cut into pieces of at most ``max_svm_range_pages``, aligned to that size, and
 ``munmap`` or a prefetch of part of a range cuts it at the given boundaries.  The pieces
 keep the range's attributes, its data where it is and its GPU mappings: a granule cut in
-two becomes two granules whose placements share the memory of the original
-(:meth:`Memory.split`), as the pieces of a split range share its VRAM buffer.
+two becomes two granules over the memory of the original (:meth:`Memory.split`), and the
+pieces of a split range share its VRAM BO (``svm_bo``), as ``svm_range_split`` has them
+share ``prange->svm_bo``.
 
 Invariants: the granules of a range tile it in address order; a cut never falls inside
 a page; a granule being migrated is never cut (callers wait for it).
@@ -18,6 +19,7 @@ from collections.abc import Callable, Generator
 from typing import Any
 
 from vmcore.engine.gpu.device import Device
+from vmcore.engine.gpu.svm_bo import detach, free_place, is_view
 from vmcore.engine.gpu.ttm import Ttm
 from vmcore.engine.model import PAGE, Gpu, Granule, Process, SvmRange, Vm
 from vmcore.engine.sim import Sleep
@@ -54,18 +56,18 @@ def pieces(start: int, size: int, max_bytes: int) -> list[tuple[int, int]]:
 
 def split_granule(dev: Device, ttm: Ttm, g: Granule, at: int) -> Granule:
     """Cut ``g`` at ``at`` (a page boundary inside it): ``g`` keeps the head, the new
-    granule (returned, placed after it in its range) takes the tail, sharing ``g``'s
-    memory, its LRU position and its history."""
+    granule (returned, placed after it in its range) takes the tail of ``g``'s memory
+    and shares its history."""
     assert g.va < at < g.va + g.size and at % PAGE == 0 and not g.migrating
     r = g.range
     head, tail = dev.memory.split(g.place, at - g.va)
     t = Granule(r, g.index + 1, at, g.va + g.size - at, tail)
     g.size = at - g.va
     g.place = head
-    t.lru, t.uses, t.vram_visits = g.lru, g.uses, dict(g.vram_visits) if g.vram_visits else None
-    ttm.register(t)
-    ttm.placed(t)
-    t.arrived = g.arrived
+    t.vram_visits = dict(g.vram_visits) if g.vram_visits else None
+    if is_view(tail):
+        assert r.svm_bo is not None
+        r.svm_bo.resident += 1
     i = r.granules.index(g)
     r.granules.insert(i + 1, t)
     for k in range(i + 1, len(r.granules)):
@@ -93,6 +95,9 @@ def split_range(dev: Device, ttm: Ttm, r: SvmRange, at: int) -> SvmRange:
         readonly=r.readonly,
         exec=r.exec,
     )
+    tail.uses, tail.svm_bo = r.uses, r.svm_bo
+    if r.svm_bo is not None:
+        r.svm_bo.ranges.append(tail)
     tail.granules = [x for x in r.granules if x.va >= at]
     r.granules = [x for x in r.granules if x.va < at]
     for k, x in enumerate(tail.granules):
@@ -169,8 +174,8 @@ def unmap_from_cpu(dev: Device, ttm: Ttm, proc: Process, va: int, end: int, inva
             while g.migrating:
                 yield Sleep(1_000)
             yield from invalidate(proc, g, 0)
-            dev.memory.free(g.place, f"munmap of {proc.name} {g.va:#x}", granule_scope(g))
-            ttm.placed(g)
+            free_place(dev, ttm, g, g.place, f"munmap of {proc.name} {g.va:#x}", granule_scope(g))
+        detach(dev, ttm, r)  # it no longer shares the VRAM BO of the pieces that stay
     dev.log("app", "munmap", f"{proc.name} {va:#x} +{end - va:#x}")
 
 

@@ -4,7 +4,8 @@ Models ``ttm_bo_alloc_resource`` / ``ttm_bo_evict_alloc`` (drivers/gpu/drm/ttm/t
 an allocation that does not fit evicts victims in the ``evict`` family's order and,
 unless it may not wait (``no_wait_gpu``), waits for their fences.  Each GPU's VRAM has
 an LRU of the objects that may be evicted from it (``ttm_resource_manager.lru``): user
-BOs that are not pinned, leaf page tables, a movable root PD, SVM granules.  A use moves
+BOs that are not pinned, leaf page tables, a movable root PD, the VRAM BOs of SVM ranges
+(``svm_bo.SvmBo``: a range is evicted whole).  A use moves
 an object to the tail (``ttm_bo_move_to_lru_tail``) and the default ``lru`` order walks
 from the head with a cursor (``ttm_lru_walk_for_evict``), so an eviction neither
 rebuilds nor sorts anything.  A victim is moved by the room that owns it, through the op
@@ -28,13 +29,14 @@ from sortedcontainers import SortedDict
 from vmcore.core.pagetable import Level
 from vmcore.engine.gpu.device import Device
 from vmcore.engine.gpu.memory import pool_alloc
-from vmcore.engine.model import SVM_FAULT, Bo, Domain, Gpu, Granule, Placement, Vm
+from vmcore.engine.gpu.svm_bo import SvmBo
+from vmcore.engine.model import SVM_FAULT, Bo, Domain, Gpu, Placement, Vm
 from vmcore.hooks.decisions import AllocMode, AllocRequest, EvictCandidate, RootPdMode
 
 Gen = Generator[Any, Any, Any]
 EvictFunc = Callable[[Any, int, str], Gen]
 """An eviction op: (victim, fault_path, why) -> generator returning success."""
-Victim = Bo | Granule
+Victim = Bo | SvmBo
 
 _BUSY_OK, _SKIP_BUSY_PT, _SKIP_BUSY = 0, 1, 2
 """What a walk does with busy candidates: evict and wait for them all (``AllocMode.WAIT``),
@@ -106,7 +108,7 @@ class Lru:
 
 def _evictable_kind(obj: Victim) -> bool:
     """Could TTM ever evict it (leaving placement aside)?"""
-    if isinstance(obj, Granule):
+    if isinstance(obj, SvmBo):
         return True
     if obj.pinned:
         return False
@@ -132,7 +134,7 @@ class Ttm:
 
     # -- the LRU ---------------------------------------------------------------------
     def register(self, obj: Victim) -> None:
-        """A new BO, page table or granule: its place among everything TTM knows."""
+        """A new BO, page table or SVM BO: its place among everything TTM knows."""
         self._order += 1
         obj.order = self._order
 
@@ -165,7 +167,7 @@ class Ttm:
             if obj.lru_home is not None:
                 obj.lru_home.remove(obj)
             if want is not None:
-                if isinstance(obj, Granule):
+                if isinstance(obj, SvmBo):
                     obj.arrived = self.dev.sim.now
                 want.add(obj)
 
@@ -238,10 +240,10 @@ class Ttm:
         place = obj.place
         if place is None or place.domain is not Domain.VRAM or place.gpu is not gpu or obj in exclude:
             return False, False
-        if isinstance(obj, Granule):
-            if exclude and (obj.range in exclude or obj.range.process in exclude):
+        if isinstance(obj, SvmBo):
+            if exclude and any(r in exclude or r.process in exclude for r in obj.ranges):
                 return False, False
-            return not obj.migrating, False
+            return not obj.moving, False
         if exclude and (obj.owner in exclude or (obj.pt_of is not None and obj.pt_of.process in exclude)):
             return False, False
         busy = not obj.resv.idle()
@@ -322,10 +324,10 @@ class Ttm:
         busy_pts = busy == _BUSY_OK
         every = lru.objects()
         bos = sorted((o for o in every if isinstance(o, Bo)), key=lambda o: o.order)
-        granules = sorted(
-            (o for o in every if isinstance(o, Granule)), key=lambda g: (g.range.process.pasid, g.order)
+        svm_bos = sorted(
+            (o for o in every if isinstance(o, SvmBo)), key=lambda b: (b.process.pasid, b.order)
         )
-        ordered: list[Victim] = [*bos, *granules]
+        ordered: list[Victim] = [*bos, *svm_bos]
         cands: list[EvictCandidate] = []
         by_name: dict[str, tuple[Victim, bool]] = {}
         for obj in ordered:
@@ -334,11 +336,10 @@ class Ttm:
             ok, is_busy = self._candidate(obj, gpu, exclude, busy_pts)
             if not ok:
                 continue
-            if isinstance(obj, Granule):
-                name = obj.evict_name
-                if not name:
-                    name = obj.evict_name = f"{obj.range.process.name}:{obj.va:#x}"
-                cands.append(EvictCandidate(name, "range", obj.size, obj.lru, obj.uses, obj.arrived, False))
+            if isinstance(obj, SvmBo):
+                name = obj.name
+                uses = sum(r.uses for r in obj.ranges)
+                cands.append(EvictCandidate(name, "range", obj.size, obj.lru, uses, obj.arrived, False))
             else:
                 kind = "bo" if obj.pt_of is None else "root_pd" if obj.pt_handle == 0 else "pt"
                 name = obj.name
