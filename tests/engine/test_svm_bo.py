@@ -9,14 +9,21 @@ from vmcore.engine import Result, Scenario
 BASE = 0x4000_0000
 
 
-def _touched_then_filled(filler: int) -> Result:
-    """``app`` faults 4 granules of 64 KiB of a 2 MiB range into 8 MiB of VRAM (pieces of
-    2 MiB), then ``other`` allocates ``filler`` bytes of VRAM."""
-    s = Scenario("whole-range BO")
+def _range_beside_other(name: str) -> Scenario:
+    """8 MiB of VRAM (SVM pieces of 2 MiB), ``app`` with a 2 MiB range of 64 KiB granules
+    in system memory, and ``other``, which will want VRAM."""
+    s = Scenario(name)
     s.gpu("gpu0", vram=8 * MiB, engines=ENGINES)
     s.process("app", ["gpu0"])
     s.process("other", ["gpu0"])
     s.svm("app", BASE, 2 * MiB, "system", granularity=64 * KiB)
+    return s
+
+
+def _touched_then_filled(filler: int) -> Result:
+    """``app`` faults 4 granules of 64 KiB of its range into VRAM, then ``other``
+    allocates ``filler`` bytes of VRAM."""
+    s = _range_beside_other("whole-range BO")
     s.job("c", "comp0", "app", touches=(BASE, 256 * KiB))
     s.run_until_idle()
     s.bo("filler", "gpu0.vram", filler, "other")
@@ -38,11 +45,7 @@ def test_the_first_fault_into_a_range_takes_vram_for_the_whole_range() -> None:
 
 
 def test_an_eviction_moves_the_whole_range_back_in_one_migration() -> None:
-    s = Scenario("evicted whole")
-    s.gpu("gpu0", vram=8 * MiB, engines=ENGINES)
-    s.process("app", ["gpu0"])
-    s.process("other", ["gpu0"])
-    s.svm("app", BASE, 2 * MiB, "system", granularity=64 * KiB)
+    s = _range_beside_other("evicted whole")
     s.job("w", "comp0", "app", touches=(BASE, 1 * MiB), write=True, value=7)
     s.run_until_idle()
     s.bo("filler", "gpu0.vram", 6 * MiB + 512 * KiB, "other")
@@ -75,11 +78,7 @@ def test_a_range_larger_than_vram_stays_in_system_memory() -> None:
 
 def test_split_pieces_share_the_bo_until_the_last_leaves() -> None:
     """A munmap of half a range in VRAM keeps the other half in the BO, and its data."""
-    s = Scenario("split BO")
-    s.gpu("gpu0", vram=8 * MiB, engines=ENGINES)
-    s.process("app", ["gpu0"])
-    s.process("other", ["gpu0"])
-    s.svm("app", BASE, 2 * MiB, "system", granularity=64 * KiB)
+    s = _range_beside_other("split BO")
     s.job("w", "comp0", "app", touches=(BASE, 2 * MiB), write=True, value=5)
     s.run_until_idle()
     s.munmap("app", BASE, 1 * MiB)

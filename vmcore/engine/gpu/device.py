@@ -79,6 +79,20 @@ class Device:
             for p in procs:
                 self.unref_process(p)
 
+    # -- a process's queues stopped and resumed (kgd2kfd_quiesce_mm / kgd2kfd_resume_mm) -----
+    @staticmethod
+    def quiesce(proc: Process) -> None:
+        """Stop ``proc``'s queues: its jobs wait on ``proc.resume`` until every quiesce is undone."""
+        proc.quiesced += 1
+
+    def resume_queues(self, proc: Process) -> None:
+        """Undo one :meth:`quiesce`; the last one resumes the queues.  A kill in the meantime
+        resumed them already (``quiesced`` is 0), so there is nothing to undo."""
+        if proc.quiesced:
+            proc.quiesced -= 1
+            if not proc.quiesced:
+                self.sim.fire(proc.resume)
+
     @staticmethod
     def reachable(gpu: Gpu, place: Placement) -> bool:
         """Can ``gpu`` map ``place``: system memory, GTT, or VRAM of its own hive."""

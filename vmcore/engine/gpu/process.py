@@ -98,7 +98,7 @@ class Processes:
     def _evict_queues(self, proc: Process, fence: SimFence, waiter: str) -> Proc:
         """``evict_process_worker`` then, later, ``restore_process_worker``."""
         dev = self.dev
-        proc.quiesced += 1
+        dev.quiesce(proc)
         for job in proc.jobs:
             if job.wake is not None and job.finished is None:
                 dev.sim.fire(job.wake)  # a running job stops where it is (CWSR)
@@ -119,10 +119,7 @@ class Processes:
         if proc.killed:
             return  # killed meanwhile: no new eviction fence for queues that are gone
         self._new_eviction_fence(proc)
-        if proc.quiesced:
-            proc.quiesced -= 1
-            if not proc.quiesced:
-                dev.sim.fire(proc.resume)
+        dev.resume_queues(proc)
         dev.log("kfd", "restore queues", f"{proc.name}: BOs revalidated, queues resumed")
 
     def kill(self, proc: Process, reason: str) -> None:

@@ -130,6 +130,12 @@ class Svm:
                 if not ok:
                     raise ScenarioError(f"could not map {g.va:#x} on {gname}")
 
+    def remap_and_resume(self, proc: Process, r: SvmRange, granules: list[Granule]) -> Gen:
+        """After a migration that stopped the queues (XNACK off, or a prefill): map what
+        moved on the access GPUs, then resume the queues (``svm_range_restore_work``)."""
+        yield from self.map_on_access(proc, r, granules)
+        self.dev.resume_queues(proc)
+
     # -- the fault side ----------------------------------------------------------------
     def restore_pages(self, vm: Vm, r: SvmRange, va: int, write: bool) -> Gen:
         """``svm_range_restore_pages``: migrate the granule where the migration policy
@@ -260,27 +266,9 @@ class Svm:
         try:
             if domain is Domain.VRAM:
                 assert gpu is not None
-                held = r.svm_bo
-                if held is None:
-                    got = yield from self.ttm.alloc(
-                        gpu,
-                        Domain.VRAM,
-                        r.size,
-                        contiguous=False,
-                        fault_path=fault_path,
-                        purpose="migration",
-                        process=proc.name,
-                        exclude=(r, *(h.range for h in keep)),
-                    )
-                    if got is not None and (proc.killed or r.unmapped or r.svm_bo is not None):
-                        # killed, unmapped, or another migration of the range made its BO meanwhile
-                        dev.memory.free(got, f"migration of {proc.name} {g.va:#x} ({cause}), not needed")
-                        got = None
-                        if proc.killed or r.unmapped or r.svm_bo is None or r.svm_bo.gpu is not gpu:
-                            return False
-                        held = r.svm_bo
-                    elif got is not None:
-                        held = new_bo(self.ttm, r, got)
+                held = yield from self._range_bo(g, gpu, fault_path, cause, keep)
+                if held is False:
+                    return False
                 if held is not None:
                     held.moving += 1
                 new = None if held is None else held.view(g.va, g.size)
@@ -296,7 +284,7 @@ class Svm:
                 new = dev.memory.sysmem.alloc(g.size)
             stop = not proc.retry_faults or proc.prefill
             if stop:
-                proc.quiesced += 1
+                dev.quiesce(proc)
             # MMU notifier: invalidate every GPU mapping of the granule
             yield from self.invalidate_granule(proc, g, SILENT_FLAGS if silent else 0)
             if new.domain is Domain.VRAM and new.gpu is not None:
@@ -306,16 +294,15 @@ class Svm:
             assert src_gpu.pq is not None
             old = g.place
             name = lambda: f"{proc.name} {g.va:#x} to {target}"  # noqa: E731
+            why = f"migration of {proc.name} {g.va:#x} ({cause})"
             direct = fault_path and domain is Domain.VRAM and dev.policies.may_update_direct
             if direct and self._direct(proc, fault_path):
                 # update = direct: the handler's PTE write does not wait for its own copy (Felix:
                 # "Migration would not [work], unless you have special cases"); old pages go after it
                 fence = src_gpu.pq.copy_unwaited(g.place, new, g.size, name)
-                why = f"migration of {proc.name} {g.va:#x} ({cause})"
                 fence.callbacks.append(lambda _f: dev.memory.free(old, why))  # old is system memory
             else:
                 yield from src_gpu.pq.copy(g.place, new, g.size, name)
-                why = f"migration of {proc.name} {g.va:#x} ({cause})"
                 free_place(dev, self.ttm, g, old, why, granule_scope(g))
             g.place = new
             if held is not None:
@@ -324,11 +311,7 @@ class Svm:
                 yield from self.invalidate_granule(proc, g, 0)
             account(dev, proc, [g], g.size, new, target, cause)
             if stop:
-                yield from self.map_on_access(proc, g.range, [g])
-                if proc.quiesced:  # a kill in the meantime resumed the queues already
-                    proc.quiesced -= 1
-                    if not proc.quiesced:
-                        dev.sim.fire(proc.resume)
+                yield from self.remap_and_resume(proc, g.range, [g])
             return True
         finally:
             g.migrating = False
@@ -336,6 +319,35 @@ class Svm:
                 held.moving -= 1
                 release(dev, self.ttm, held, 0)
             dev.unref_process(proc)
+
+    def _range_bo(self, g: Granule, gpu: Gpu, fault_path: int, cause: str, keep: tuple[Granule, ...]) -> Gen:
+        """The BO of ``g``'s range in ``gpu``'s VRAM, allocated for the whole range if it
+        has none (``svm_range_vram_node_new``).  Returns the BO, None when there is no
+        room, or False when the migration is to stop: the process died, the range was
+        unmapped, or another migration put the range's BO on another GPU meanwhile."""
+        r = g.range
+        if r.svm_bo is not None:
+            return r.svm_bo
+        proc = r.process
+        got = yield from self.ttm.alloc(
+            gpu,
+            Domain.VRAM,
+            r.size,
+            contiguous=False,
+            fault_path=fault_path,
+            purpose="migration",
+            process=proc.name,
+            exclude=(r, *(h.range for h in keep)),
+        )
+        if got is None:
+            return None
+        if not (proc.killed or r.unmapped or r.svm_bo is not None):
+            return new_bo(self.ttm, r, got)
+        # killed, unmapped, or another migration of the range made its BO meanwhile
+        self.dev.memory.free(got, f"migration of {proc.name} {g.va:#x} ({cause}), not needed")
+        if proc.killed or r.unmapped or r.svm_bo is None or r.svm_bo.gpu is not gpu:
+            return False
+        return r.svm_bo
 
     def _direct(self, proc: Process, fault_path: int) -> bool:
         """Does the fault handler's mapping take the ``direct`` path (asked as the mapping is)?"""

@@ -113,7 +113,7 @@ def vram_to_ram(svm: Svm, r: SvmRange, gpu: Gpu | None, fault_path: int, cause: 
         new = dev.memory.sysmem.alloc(size)
         stop = not proc.retry_faults or proc.prefill
         if stop:
-            proc.quiesced += 1
+            dev.quiesce(proc)
         spans = _spans(moving)
         for va, end in spans:
             yield from invalidate(svm.pts, proc, va, (end - va) // PAGE, 0)
@@ -131,11 +131,7 @@ def vram_to_ram(svm: Svm, r: SvmRange, gpu: Gpu | None, fault_path: int, cause: 
         release(dev, svm.ttm, bo, len(moving))
         account(dev, proc, moving, size, new, "system", cause)
         if stop:
-            yield from svm.map_on_access(proc, r, moving)
-            if proc.quiesced:  # a kill in the meantime resumed the queues already
-                proc.quiesced -= 1
-                if not proc.quiesced:
-                    dev.sim.fire(proc.resume)
+            yield from svm.remap_and_resume(proc, r, moving)
         return True
     finally:
         for h in moving:
