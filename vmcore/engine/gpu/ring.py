@@ -153,14 +153,32 @@ class PageQueue:
 
     @staticmethod
     def _copy_packets(src: Placement, dst: Placement, size: int) -> Packets:
+        """One COPY packet per piece where both sides are physically contiguous (at most
+        1 GiB each): the two lists of runs walked side by side, once."""
         pkts: Packets = []
+        if size <= 0:
+            return pkts
+        s_runs = src.runs(0, size)
+        d_runs = dst.runs(0, size)
+        i = j = 0
+        s_addr, s_left = s_runs[0]
+        d_addr, d_left = d_runs[0]
         done = 0
         while done < size:
-            s_runs = src.runs(done, size - done)
-            d_runs = dst.runs(done, size - done)
-            n = min(s_runs[0][1], d_runs[0][1], 1 << 30)
-            pkts.append((Op.COPY, s_runs[0][0], d_runs[0][0], 0, 0, n))
+            n = min(s_left, d_left, 1 << 30)
+            pkts.append((Op.COPY, s_addr, d_addr, 0, 0, n))
             done += n
+            s_addr += n
+            s_left -= n
+            d_addr += n
+            d_left -= n
+            if done < size:
+                if not s_left:
+                    i += 1
+                    s_addr, s_left = s_runs[i]
+                if not d_left:
+                    j += 1
+                    d_addr, d_left = d_runs[j]
         return pkts
 
     def copy(self, src: Placement, dst: Placement, size: int, what: Text, resv: Resv | None = None) -> Gen:

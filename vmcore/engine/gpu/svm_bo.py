@@ -15,6 +15,7 @@ hold the BO; the BO's memory is freed exactly when both drop to zero.
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -51,10 +52,31 @@ class SvmBo:
         """Its name as an eviction candidate: ``process:va``."""
         return f"{self.process.name}:{self.va:#x}"
 
+    starts: list[int] = field(default_factory=list)
+    """The BO offset where each block of ``place`` starts (its blocks never change)."""
+
+    def __post_init__(self) -> None:
+        at = 0
+        for _, _, n in self.place.blocks:
+            self.starts.append(at)
+            at += n
+
     def view(self, va: int, size: int) -> Placement:
         """The part of the BO that backs [va, va + size)."""
-        runs = self.place.runs(va - self.va, size)
-        return Placement(Domain.VRAM, self.gpu, [(0, a, n) for a, n in runs], None)
+        off = va - self.va
+        blocks = self.place.blocks
+        i = bisect.bisect_right(self.starts, off) - 1
+        assert i >= 0 and off + size <= self.size, (self, va, size)
+        out = []
+        off -= self.starts[i]
+        while size > 0:
+            _, base, n = blocks[i]
+            take = min(n - off, size)
+            out.append((0, base + off, take))
+            size -= take
+            off = 0
+            i += 1
+        return Placement(Domain.VRAM, self.gpu, out, None)
 
 
 def is_view(place: Placement) -> bool:
