@@ -89,14 +89,15 @@ def workloads(base_4k: int, base_2m: int) -> dict[str, Callable[[int], Scenario]
     }
 
 
-def run(name: str, build: Callable[[], Scenario]) -> tuple[Result, float]:
+def run(name: str, build: Callable[[], Scenario]) -> tuple[Result, float] | None:
+    """Run one workload; None (said on stderr) when the run failed, e.g. over its budget."""
     s = build()
     t0 = time.perf_counter()
     r = s.run()
     dt = time.perf_counter() - t0
     if r.failures:
-        print(f"{name}: run failed: {r.failures[0]}", file=sys.stderr)
-        raise SystemExit(1)
+        print(f"{name}: run failed after {dt:.1f} s: {r.failures[0]}", file=sys.stderr, flush=True)
+        return None
     return r, dt
 
 
@@ -124,10 +125,16 @@ def main() -> int:
         ap.error("--sizes: every multiple must be at least 1")
     per_fault: dict[tuple[str, int], float] = {}
     seconds: dict[tuple[str, int], float] = {}
+    failed = []
     for wl in a.only or list(wls):
         for n in sizes:
             name = f"{wl}_{n}x"
-            r, dt = run(name, lambda wl=wl, n=n: wls[wl](n))  # type: ignore[misc]
+            got = run(name, lambda wl=wl, n=n: wls[wl](n))  # type: ignore[misc]
+            if got is None:
+                failed.append(name)
+                print(f"{name}_failed: 1", flush=True)
+                break  # its larger sizes would fail the same way; the other workloads still run
+            r, dt = got
             faults = int(r.metrics["faults"])
             print(f"{name}_faults: {faults}")
             print(f"{name}_migrations: {int(r.metrics['migrations'])}")
@@ -143,6 +150,9 @@ def main() -> int:
         print(f"oversub_cost_growth: {big / small:.2f}")
     if ("stream_4k", 4) in seconds and a.base_4k * MiB == BASE_4K:
         print(f"oversub_64m_s: {seconds['stream_4k', 4]:.2f}")
+    if failed:
+        print(f"failed: {', '.join(failed)}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -46,3 +47,28 @@ def test_the_workload_benchmark_refuses_bad_sizes() -> None:
         timeout=60,
     )
     assert r.returncode == 2 and "at least 1" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_a_run_over_its_budget_is_reported_and_the_others_still_run() -> None:
+    r = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "workloads.py"),
+            "--only",
+            "stream_4k",
+            "--only",
+            "random_4k",
+            "--sizes",
+            "1,2",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "VMCORE_RUN_TIMEOUT": "0.05"},  # each 1x run takes about a second
+    )
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
+    lines = r.stdout.splitlines()
+    # the failed workload skips its larger sizes; the next workload still runs
+    assert lines == ["stream_4k_1x_failed: 1", "random_4k_1x_failed: 1"], r.stdout
+    assert "stream_4k_1x: run failed after" in r.stderr and "wall-clock budget of 0.05 s exceeded" in r.stderr
+    assert r.stderr.rstrip().endswith("failed: stream_4k_1x, random_4k_1x")

@@ -101,12 +101,11 @@ class Svm:
             while va < pstart + psize:
                 end = min((va // gran + 1) * gran, pstart + psize)
                 n = end - va
+                place = self.dev.memory.sysmem.alloc(n) if bo is None else bo.view(va, n)
+                g = Granule(r, len(r.granules), va, n, place)
+                r.granules.append(g)
                 if bo is not None:
-                    place = bo.view(va, n)
-                    bo.resident += 1
-                else:
-                    place = self.dev.memory.sysmem.alloc(n)
-                r.granules.append(Granule(r, len(r.granules), va, n, place))
+                    bo.views[g] = None
                 va = end
             proc.ranges.append(r)
             made.append(r)
@@ -306,7 +305,7 @@ class Svm:
                 free_place(dev, self.ttm, g, old, why, granule_scope(g))
             g.place = new
             if held is not None:
-                held.resident += 1
+                held.views[g] = None
             if silent:
                 yield from self.invalidate_granule(proc, g, 0)
             account(dev, proc, [g], g.size, new, target, cause)
@@ -317,7 +316,7 @@ class Svm:
             g.migrating = False
             if held is not None:
                 held.moving -= 1
-                release(dev, self.ttm, held, 0)
+                release(dev, self.ttm, held)
             dev.unref_process(proc)
 
     def _range_bo(self, g: Granule, gpu: Gpu, fault_path: int, cause: str, keep: tuple[Granule, ...]) -> Gen:

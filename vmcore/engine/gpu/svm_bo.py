@@ -9,13 +9,14 @@ moves every range on it back to system memory (``svm_range_evict_svm_bo_worker``
 
 Invariants: a range's granules in VRAM are all in its ``svm_bo``, on that BO's GPU, and
 their placements are views into the BO (``pool`` None: freeing a view gives nothing back
-to the buddy pool); ``resident`` counts those views and ``moving`` the migrations that
-hold the BO; the BO's memory is freed exactly when both drop to zero.
+to the buddy pool); ``views`` holds exactly those granules and ``moving`` counts the
+migrations that hold the BO; the BO's memory is freed exactly when both are empty.
 """
 
 from __future__ import annotations
 
 import bisect
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -38,7 +39,8 @@ class SvmBo:
     size: int
     place: Placement
     ranges: list[SvmRange] = field(default_factory=list)
-    resident: int = 0
+    views: dict[Granule, None] = field(default_factory=dict, repr=False)
+    """The granules whose data is in the BO (an ordered set): what an eviction moves."""
     moving: int = 0
     lru: int = 0
     uses: int = 0
@@ -103,15 +105,17 @@ def detach(dev: Device, ttm: Ttm, r: SvmRange) -> None:
         return
     r.svm_bo = None
     bo.ranges.remove(r)
-    release(dev, ttm, bo, 0)
+    release(dev, ttm, bo)
 
 
-def release(dev: Device, ttm: Ttm, bo: SvmBo, views: int) -> None:
-    """``views`` granules left the BO (or a migration let go of it, ``views`` 0): free its
-    memory once nothing is in it or on its way (``svm_range_bo_release``)."""
-    bo.resident -= views
-    assert bo.resident >= 0, bo
-    if bo.resident or bo.moving or not bo.place.blocks:
+def release(dev: Device, ttm: Ttm, bo: SvmBo, left: Iterable[Granule] = ()) -> None:
+    """The granules ``left`` left the BO (or a migration let go of it, none left): free
+    its memory once nothing is in it or on its way (``svm_range_bo_release``)."""
+    views = bo.views
+    for g in left:
+        assert g in views, (bo, g)
+        del views[g]
+    if views or bo.moving or not bo.place.blocks:
         return
     dev.memory.free(bo.place, "svm range BO release")
     ttm.placed(bo)
@@ -127,7 +131,7 @@ def free_place(dev: Device, ttm: Ttm, g: Granule, place: Placement, why: str, sc
     if is_view(place):
         bo = g.range.svm_bo
         assert bo is not None, g
-        release(dev, ttm, bo, 1)
+        release(dev, ttm, bo, (g,))
 
 
 __all__ = ["SvmBo", "detach", "free_place", "is_view", "new_bo", "release"]

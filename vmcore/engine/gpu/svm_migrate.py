@@ -86,6 +86,10 @@ def _spans(granules: list[Granule]) -> list[tuple[int, int]]:
     return out
 
 
+def _va(g: Granule) -> int:
+    return g.va
+
+
 def vram_to_ram(svm: Svm, r: SvmRange, gpu: Gpu | None, fault_path: int, cause: str) -> Gen:
     """``svm_migrate_vram_to_ram``: every granule of ``r`` in ``gpu``'s VRAM to system
     memory at once; those being migrated already are left to their migration.  Returns
@@ -93,16 +97,16 @@ def vram_to_ram(svm: Svm, r: SvmRange, gpu: Gpu | None, fault_path: int, cause: 
     where it is)."""
     dev = svm.dev
     proc = r.process
-    moving = [
-        h
-        for h in r.granules
-        if h.place.domain is Domain.VRAM and h.place.gpu is gpu and h.place.blocks and not h.migrating
-    ]
+    # the granules in VRAM are those in the range's BO (svm_bo's invariant), in address order
+    bo = r.svm_bo
+    if bo is None or bo.gpu is not gpu:
+        moving = []
+    else:
+        moving = sorted((h for h in bo.views if h.range is r and not h.migrating), key=_va)
     if not moving:
         return True
     if proc.killed or r.unmapped:
         return False
-    bo = r.svm_bo
     assert bo is not None and gpu is not None and gpu.pq is not None, r
     for h in moving:
         h.migrating = True
@@ -128,7 +132,7 @@ def vram_to_ram(svm: Svm, r: SvmRange, gpu: Gpu | None, fault_path: int, cause: 
             h.place.blocks = []
             h.place = Placement(Domain.SYSTEM, None, [(0, base, h.size)], None)
             base += h.size
-        release(dev, svm.ttm, bo, len(moving))
+        release(dev, svm.ttm, bo, moving)
         account(dev, proc, moving, size, new, "system", cause)
         if stop:
             yield from svm.remap_and_resume(proc, r, moving)
@@ -137,7 +141,7 @@ def vram_to_ram(svm: Svm, r: SvmRange, gpu: Gpu | None, fault_path: int, cause: 
         for h in moving:
             h.migrating = False
         bo.moving -= 1
-        release(dev, svm.ttm, bo, 0)
+        release(dev, svm.ttm, bo)
         dev.unref_process(proc)
 
 

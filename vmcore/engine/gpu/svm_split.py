@@ -67,7 +67,7 @@ def split_granule(dev: Device, ttm: Ttm, g: Granule, at: int) -> Granule:
     t.vram_visits = dict(g.vram_visits) if g.vram_visits else None
     if is_view(tail):
         assert r.svm_bo is not None
-        r.svm_bo.resident += 1
+        r.svm_bo.views[t] = None
     i = r.granules.index(g)
     r.granules.insert(i + 1, t)
     for k in range(i + 1, len(r.granules)):
