@@ -21,6 +21,11 @@ evictions, wall seconds, ``faults_per_s`` and ``us_per_fault``; then
 * ``oversub_cost_growth``: its time per fault at the largest size over the smallest;
 * ``oversub_64m_s``: wall seconds of ``stream_4k_4x``.
 
+A run that fails (over its wall-clock budget, ``VMCORE_RUN_TIMEOUT``, 60 s by default)
+is said on stderr and printed as ``NAME_failed: 1``; the workload's larger sizes are
+skipped, the other workloads still run, the summary lines still come, and the exit status
+is 1.
+
 Issue 11's floors on this 2-core machine: 20,000 faults/s, growth <= 1.5, 64 MiB <= 5 s.
 """
 
