@@ -10,23 +10,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def _bench(*args: str, timeout: int, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run benchmarks/workloads.py with ``args``; its output as text."""
+    cmd = [sys.executable, str(ROOT / "benchmarks" / "workloads.py"), *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
+
+
 def test_the_workload_benchmark_prints_every_figure() -> None:
-    out = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "benchmarks" / "workloads.py"),
-            "--sizes",
-            "1,2",
-            "--base-4k",
-            "4",
-            "--base-2m",
-            "16",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=True,
-    ).stdout
+    r = _bench("--sizes", "1,2", "--base-4k", "4", "--base-2m", "16", timeout=300)
+    assert r.returncode == 0, r.stderr
+    out = r.stdout
     figures = dict(line.split(": ", 1) for line in out.splitlines())
     for wl in ("stream_4k", "stream_2m", "random_4k"):
         for n in (1, 2):
@@ -40,32 +33,14 @@ def test_the_workload_benchmark_prints_every_figure() -> None:
 
 
 def test_the_workload_benchmark_refuses_bad_sizes() -> None:
-    r = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "workloads.py"), "--sizes", "0"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    r = _bench("--sizes", "0", timeout=60)
     assert r.returncode == 2 and "at least 1" in r.stderr and "Traceback" not in r.stderr
 
 
 def test_a_run_over_its_budget_is_reported_and_the_others_still_run() -> None:
-    r = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "benchmarks" / "workloads.py"),
-            "--only",
-            "stream_4k",
-            "--only",
-            "random_4k",
-            "--sizes",
-            "1,2",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, "VMCORE_RUN_TIMEOUT": "0.05"},  # each 1x run takes about a second
-    )
+    # each 1x run takes about a second
+    budget = {**os.environ, "VMCORE_RUN_TIMEOUT": "0.05"}
+    r = _bench("--only", "stream_4k", "--only", "random_4k", "--sizes", "1,2", timeout=120, env=budget)
     assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
     lines = r.stdout.splitlines()
     # the failed workload skips its larger sizes; the next workload still runs
