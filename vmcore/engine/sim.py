@@ -432,7 +432,7 @@ class Sim:
     def advance(self, ns: int) -> bool:
         """``Sleep(ns)`` without leaving the running actor, when :meth:`alone` allows it:
         ``if not sim.advance(ns): yield Sleep(ns)`` runs exactly as the sleep would."""
-        if ns <= 0 or not self.alone(ns, 1):
+        if ns <= 0 or self._ready or not self.alone(ns, 1):  # _ready: alone's first test, callless
             return False
         self.events += 1
         self.now += ns

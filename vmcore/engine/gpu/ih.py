@@ -96,7 +96,6 @@ class FaultHandler:
     # -- posting and resolving ---------------------------------------------------------
     def post_fault(self, vm: Vm, va: int, write: bool, retry: bool, reason: str) -> Fault | None:
         """Put a fault in the GPU's IH ring unless the filter already holds it; None when the ring is full."""
-        dev = self.dev
         gpu = vm.gpu
         ih = gpu.ih
         assert ih is not None
@@ -105,17 +104,21 @@ class FaultHandler:
         existing = pending.get(key)
         if existing is not None:
             return existing
+        dev = self.dev
         mon = dev.mon
         queue = ih.queue
         if len(queue) >= IH_RING_ENTRIES:
             mon.count("ih_overflows")
             return None
-        rec = FaultRecord(gpu.name, vm.process.name, va, write, retry, dev.sim.now)
+        proc = vm.process
+        now = dev.sim.now
+        rec = FaultRecord(gpu.name, proc.name, va, write, retry, now)
         mon.faults.append(rec)
-        mon.counters["faults"] += 1
-        vm.process.counters["faults"] += 1
+        counters = mon.counters
+        counters["faults"] += 1
+        proc.counters["faults"] += 1
         if mon.timeline is not None:
-            mon.timeline.record(dev.sim.now, 1, mon.counters["faults"])
+            mon.timeline.record(now, 1, counters["faults"])
         f = Fault(rec, vm, va, write, retry, reason, 0, key)
         pending[key] = f
         queue.append(f)
@@ -188,6 +191,7 @@ class FaultHandler:
         mon = self.dev.mon
         wait = WaitSignal(ih.signal)
         queue = ih.queue
+        pending = ih.pending
         half = IH_RING_ENTRIES // 2
         while True:
             if not queue:
@@ -198,20 +202,31 @@ class FaultHandler:
                 sim.fire(ih.space)  # writers blocked on a full ring resume once half of it drained
             if not sim.advance(FAULT_NS):
                 yield _FAULT_SLEEP
-            if self._already_mapped(f):
+            vm = f.vm
+            if (  # _already_mapped(f), inline: this runs for every fault
+                f.retry
+                and vm.alive
+                and not vm.process.killed
+                and vm.pt.translates(f.va, PERM_W if f.write else PERM_R)
+            ):
                 # another fault on this page or range already fixed it
                 if f.signal is None and not f.node and not mon.logging:
                     # resolve() for a fault nobody waits for, unlogged: the common case
-                    ih.pending.pop(f.key, None)
+                    pending.pop(f.key, None)
                     rec = f.record
                     rec.outcome = "mapped"
                     rec.resolved = sim.now
+                    # _fast_forward's own first test, without the call when it fails
+                    if queue and sim.quiet_until(sim.now + FAULT_NS):
+                        extra = self._fast_forward(ih)
+                        if extra:
+                            yield Sleep(extra * FAULT_NS)
                 else:
                     self.resolve(f, "mapped")
-                if queue:
-                    extra = self._fast_forward(ih)
-                    if extra:
-                        yield Sleep(extra * FAULT_NS)
+                    if queue:
+                        extra = self._fast_forward(ih)
+                        if extra:
+                            yield Sleep(extra * FAULT_NS)
                 continue
             outcome = yield from self._handle_fault(f)
             self.resolve(f, outcome)
