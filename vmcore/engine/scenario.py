@@ -312,8 +312,7 @@ class Scenario:
             for t, block in self.at_blocks:
                 st.app_threads.append(sim.spawn(f"app@{t}ns", self._at_thread(thread, t, block)))
             with run_deadline(policies, self.max_seconds):
-                # the app's statements, then an implicit `run until idle` so run predicates
-                # see the whole run (one loop: a stop test when the app was done cost a call per step)
+                # the app's statements, then an implicit `run until idle` so run predicates see the whole run
                 sim.run()
         except BudgetExceeded as e:
             failures.append(f"runaway scenario: {e}")

@@ -339,15 +339,15 @@ class Sim:
         for cb in actor.on_exit:
             cb(actor)
 
-    def run(self, until: int | None = None, stop: Callable[[], bool] | None = None) -> None:
-        """Run until nothing is runnable, simulated time ``until``, or ``stop()`` holds."""
+    def run(self, until: int | None = None) -> None:
+        """Run until nothing is runnable or simulated time ``until``."""
         self._until = until
         try:
-            self._run(until, stop)
+            self._run(until)
         finally:
             self._until = None
 
-    def _run(self, until: int | None, stop: Callable[[], bool] | None) -> None:
+    def _run(self, until: int | None) -> None:
         ready = self._ready
         heap = self._heap
         heappop = heapq.heappop
@@ -356,8 +356,6 @@ class Sim:
         default = type(self.scheduler) is Scheduler
         choices = self.choices
         while True:
-            if stop is not None and stop():
-                return
             if not ready and not heap and self.idle_waiters:
                 waiters, self.idle_waiters = self.idle_waiters, []
                 for a in waiters:
@@ -447,7 +445,3 @@ class Sim:
         """Where the run is, for an error: the step count, the time and the actor running."""
         actor = self.current.name if self.current is not None else "no actor"
         return f"step {self.events} at {self.now} ns, actor {actor!r}"
-
-    @property
-    def pending(self) -> bool:
-        return bool(self._ready or self._heap)

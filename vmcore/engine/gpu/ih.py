@@ -202,13 +202,7 @@ class FaultHandler:
                 sim.fire(ih.space)  # writers blocked on a full ring resume once half of it drained
             if not sim.advance(FAULT_NS):
                 yield _FAULT_SLEEP
-            vm = f.vm
-            if (  # _already_mapped(f), inline: this runs for every fault
-                f.retry
-                and vm.alive
-                and not vm.process.killed
-                and vm.pt.translates(f.va, PERM_W if f.write else PERM_R)
-            ):
+            if self._already_mapped(f):
                 # another fault on this page or range already fixed it
                 if f.signal is None and not f.node and not mon.logging:
                     # resolve() for a fault nobody waits for, unlogged: the common case
@@ -216,17 +210,13 @@ class FaultHandler:
                     rec = f.record
                     rec.outcome = "mapped"
                     rec.resolved = sim.now
-                    # _fast_forward's own first test, without the call when it fails
-                    if queue and sim.quiet_until(sim.now + FAULT_NS):
-                        extra = self._fast_forward(ih)
-                        if extra:
-                            yield Sleep(extra * FAULT_NS)
                 else:
                     self.resolve(f, "mapped")
-                    if queue:
-                        extra = self._fast_forward(ih)
-                        if extra:
-                            yield Sleep(extra * FAULT_NS)
+                # _fast_forward's own first tests, made here so that the call is saved when they fail
+                if queue and not mon.logging and sim.quiet_until(sim.now + FAULT_NS):
+                    extra = self._fast_forward(ih)
+                    if extra:
+                        yield Sleep(extra * FAULT_NS)
                 continue
             outcome = yield from self._handle_fault(f)
             self.resolve(f, outcome)
