@@ -175,30 +175,41 @@ def test_bo_larger_than_its_pool_is_a_scenario_error() -> None:
     assert any("larger than gpu0.vram" in f for f in r.failures)
 
 
-def test_fast_forwarded_faults_resolve_exactly_as_step_by_step() -> None:
-    """With the event log off, already-mapped faults are resolved back to back; every
-    fault's resolution time and outcome must equal the step-by-step run's."""
+@pytest.mark.parametrize(("ngpus", "with_job"), [(2, False), (4, False), (4, True)])
+def test_fast_forwarded_faults_resolve_exactly_as_step_by_step(ngpus: int, with_job: bool) -> None:
+    """With the event log off, already-mapped faults are resolved back to back, those of
+    other GPUs' rings too (their handlers' steps taken by the running one); every
+    fault's resolution time and outcome, the metrics and the step count must equal the
+    step-by-step run's.  The job faults on pages of the trace too (faults it waits for
+    end a window), and 4 GPUs fill their rings (a drain to half a ring wakes the replay)."""
     import random
 
-    def replay(keep_log: bool) -> tuple[list[tuple[int, int, int | None, str]], dict[str, float]]:
+    def replay(keep_log: bool) -> tuple[list[tuple[str, int, int, int | None, str]], dict[str, float], int]:
         s = Scenario("replay", keep_log=keep_log)
-        for g in ("gpu0", "gpu1"):
+        gpus = [f"gpu{i}" for i in range(ngpus)]
+        for g in gpus:
             s.gpu(g, vram=64 * MiB, engines=[(f"{g}.comp", "compute", True, False)])
-        s.process("app", ["gpu0", "gpu1"])
-        s.svm("app", 0x10_0000_0000, 32 * MiB, "system")
+        s.process("app", gpus)
+        s.svm("app", 0x10_0000_0000, ngpus * 16 * MiB, "system")
         rng = random.Random(4)
         trace = [
-            (f"gpu{i % 2}", 0x10_0000_0000 + (i % 2) * 16 * MiB + rng.randrange(4096) * 4096, bool(i & 2))
-            for i in range(3000)
+            (gpus[i % ngpus], 0x10_0000_0000 + (i % ngpus) * 16 * MiB + rng.randrange(4096) * 4096, bool(i & 2))
+            for i in range(3000 * ngpus // 2)
         ]
+        if with_job:  # gpu1's first faults: its first granule's, the job's first page among them
+            job_va = 0x10_0000_0000 + 16 * MiB
+            trace = [("gpu1", job_va + k * 4096, False) for k in (2, 3, 4, 5, 0, 6)] + trace
+            s.job("j", "gpu1.comp", "app", touches=(job_va, 4 * MiB))
         s.replay_faults("app", trace)
         s.run_until_idle()
         r = s.run()
-        recs = [(f.address, f.posted, f.resolved, f.outcome) for f in r.monitor.faults]
-        return recs, r.metrics
+        assert not r.failures, r.failures
+        recs = [(f.gpu, f.address, f.posted, f.resolved, f.outcome) for f in r.monitor.faults]
+        return recs, r.metrics, r.events
 
-    slow, m1 = replay(True)
-    fast, m2 = replay(False)
+    slow, m1, steps1 = replay(True)
+    fast, m2, steps2 = replay(False)
     assert slow == fast
     assert m1 == m2
+    assert steps1 == steps2
     assert sum(1 for *_, o in fast if o == "mapped") > 2000

@@ -25,6 +25,7 @@ __all__ = [
     "Command",
     "EngineError",
     "Proc",
+    "Rescheduled",
     "Scheduler",
     "Signal",
     "Sim",
@@ -67,7 +68,12 @@ class WaitIdle:
     """Resume when no other actor can progress and no timed wake-up is pending."""
 
 
-Command = Sleep | WaitFence | WaitSignal | WaitIdle
+@dataclass(frozen=True, slots=True)
+class Rescheduled:
+    """Resume at the wake-up already put in the queue by :meth:`Sim.retime`."""
+
+
+Command = Sleep | WaitFence | WaitSignal | WaitIdle | Rescheduled
 Proc = Generator[Command, Any, Any]
 
 
@@ -316,6 +322,8 @@ class Sim:
                 self.edge(actor.node, f.node)
         elif type(cmd) is WaitIdle:
             self.idle_waiters.append(actor)
+        elif type(cmd) is Rescheduled:
+            pass
         elif type(cmd) is WaitSignal:
             actor.wait_id += 1
             cmd.signal.waiters.append((actor, cmd.blocker, actor.wait_id))
@@ -435,6 +443,44 @@ class Sim:
         self.events += 1
         self.now += ns
         return True
+
+    @property
+    def default_schedule(self) -> bool:
+        """Is the scheduler the default one (every choice 0, none worth recording apart)?"""
+        return type(self.scheduler) is Scheduler
+
+    def horizon(self, t: int) -> tuple[int, int]:
+        """How far the running actor may act for others without a budget or
+        ``run(until=...)`` stopping the run first: (time ``t`` or less, steps)."""
+        if self._until is not None:
+            t = min(t, self._until)
+        return min(t, self.max_time), self.max_events - self.events
+
+    def due(self, t: int) -> list[tuple[int, int, Actor, Any]]:
+        """The wake-ups at or before ``t``, as (time, sequence, actor, value): the ready
+        actors (at ``now``, negative sequence numbers in their order), then the queue's."""
+        n = len(self._ready)
+        out = [(self.now, i - n, a, v) for i, (a, v) in enumerate(self._ready)]
+        heap = self._heap
+        stack = [0] if heap else []
+        while stack:  # the heap's entries up to t, pruning the subtrees that start later
+            i = stack.pop()
+            if heap[i][0] <= t:
+                out.append(heap[i])
+                stack.extend(c for c in (2 * i + 1, 2 * i + 2) if c < len(heap))
+        return out
+
+    def retime(self, wakeups: list[tuple[Actor, int]]) -> None:
+        """Move the actors' wake-ups to the times given, queued in the order given (the
+        running actor among them then yields :class:`Rescheduled`): for an actor that
+        did, within the running actor's step, what its own next steps would have done."""
+        moved = {a for a, _ in wakeups}
+        self._ready[:] = [e for e in self._ready if e[0] not in moved]
+        self._heap[:] = [e for e in self._heap if e[2] not in moved]
+        heapq.heapify(self._heap)
+        for a, t in wakeups:
+            self._seq += 1
+            heapq.heappush(self._heap, (t, self._seq, a, None))
 
     def quiet_until(self, t: int) -> bool:
         """Is no other actor due to run before time ``t``?  (Stale timeouts make it

@@ -15,6 +15,7 @@ once, and its waiters are woken then.
 from __future__ import annotations
 
 import collections
+import heapq
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,7 +28,7 @@ from vmcore.engine.gpu.vm import VmManager
 from vmcore.engine.gpu.vm_pt import SILENT_FLAGS, PageTables, bo_flags
 from vmcore.engine.model import PAGE, VM_FAULT, Gpu, Process, Vm
 from vmcore.engine.monitor import FaultRecord
-from vmcore.engine.sim import Actor, Proc, Signal, Sleep, WaitSignal
+from vmcore.engine.sim import Actor, Proc, Rescheduled, Signal, Sleep, WaitSignal
 from vmcore.hooks.decisions import FaultAction, FaultInfo
 
 Gen = Generator[Any, Any, Any]
@@ -36,6 +37,9 @@ FAULT_NS = 1_000
 """Fault handler: interrupt, filter and range lookup per fault."""
 IH_RING_ENTRIES = 256
 _FAULT_SLEEP = Sleep(FAULT_NS)
+_RESCHEDULED = Rescheduled()
+_FIRST, _LATER = -(1 << 62), 1 << 62
+"""Fast-forward keys: the running handler's pop first, the new wake-ups after every queued one."""
 PERM_R = int(Pte.READABLE)
 PERM_W = int(Pte.WRITEABLE)
 
@@ -70,6 +74,8 @@ class IhRing:
     signal: Signal = field(default_factory=lambda: Signal("ih"))
     space: Signal = field(default_factory=lambda: Signal("ih space"))
     handler: Actor | None = None
+    current: Fault | None = None
+    """The fault in flight while the handler sleeps on it (``_FAULT_SLEEP``)."""
 
 
 def _unwired(proc: Process, reason: str) -> None:
@@ -86,12 +92,15 @@ class FaultHandler:
         self.svm = svm
         self.on_fatal_fault: Callable[[Process, str], None] = _unwired
         """Kill a process (wired to the process room): a no-retry fault under map-or-kill."""
+        self._rings: dict[Actor, IhRing] = {}
+        """Each handler actor's IH ring (for the fast-forward)."""
 
     def start(self, gpu: Gpu) -> None:
         ih = gpu.ih = IhRing()
         ih.handler = self.dev.sim.spawn(
             f"fault handler {gpu.name}", self._fault_handler(gpu, ih), kind="handler"
         )
+        self._rings[ih.handler] = ih
 
     # -- posting and resolving ---------------------------------------------------------
     def post_fault(self, vm: Vm, va: int, write: bool, retry: bool, reason: str) -> Fault | None:
@@ -193,15 +202,20 @@ class FaultHandler:
         queue = ih.queue
         pending = ih.pending
         half = IH_RING_ENTRIES // 2
+        f: Fault | None = None
         while True:
-            if not queue:
-                yield wait
-                continue
-            f = queue.popleft()
-            if len(queue) == half:
-                sim.fire(ih.space)  # writers blocked on a full ring resume once half of it drained
-            if not sim.advance(FAULT_NS):
-                yield _FAULT_SLEEP
+            if f is None:
+                if not queue:
+                    yield wait
+                    continue
+                f = queue.popleft()
+                if len(queue) == half:
+                    sim.fire(ih.space)  # writers blocked on a full ring resume once half of it drained
+                if not sim.advance(FAULT_NS):
+                    ih.current = f  # while it sleeps, a fast-forward of another ring may take its steps
+                    yield _FAULT_SLEEP
+                    f, ih.current = ih.current, None
+                    assert f is not None
             if self._already_mapped(f):
                 # another fault on this page or range already fixed it
                 if f.signal is None and not f.node and not mon.logging:
@@ -212,14 +226,15 @@ class FaultHandler:
                     rec.resolved = sim.now
                 else:
                     self.resolve(f, "mapped")
-                # _fast_forward's own first tests, made here so that the call is saved when they fail
-                if queue and not mon.logging and sim.quiet_until(sim.now + FAULT_NS):
-                    extra = self._fast_forward(ih)
-                    if extra:
-                        yield Sleep(extra * FAULT_NS)
+                f = None
+                # _fast_forward's first tests, made here so that the call is saved when they fail
+                if queue and not mon.logging and sim.default_schedule and self._fast_forward(ih):
+                    yield _RESCHEDULED
+                    f, ih.current = ih.current, None
                 continue
             outcome = yield from self._handle_fault(f)
             self.resolve(f, outcome)
+            f = None
 
     @staticmethod
     def _already_mapped(f: Fault) -> bool:
@@ -231,31 +246,65 @@ class FaultHandler:
             and vm.pt.translates(f.va, PERM_W if f.write else PERM_R)
         )
 
-    def _fast_forward(self, ih: IhRing) -> int:
-        """Resolve the queued faults that are already mapped, back to back, without a
-        simulation step each, as long as nothing else can happen meanwhile: no other
-        actor runs before the last of them is done, no job waits for them, and the event
-        log is off (its entries would come out of time order).  Returns how many; each
-        one's resolution time is exactly what one step per fault would have given."""
-        dev = self.dev
-        if dev.mon.logging:
-            return 0
+    def _fast_forward(self, ih: IhRing) -> bool:
+        """Take, within the running handler's step, the steps of the fault handlers that
+        only resolve already-mapped faults, in the order and at the times their own steps
+        would: ``ih``'s from now on, and those of other rings whose handlers sleep on a
+        fault in flight.  Such steps touch only their own ring and fault records, so they
+        commute; the window ends before the first other wake-up, the first fault that
+        needs more (a restore, a waiter), a pop that would wake a writer, or a budget.
+        Returns whether it took any: the handlers' wake-ups then are moved on
+        (:meth:`Sim.retime`), each with the fault it then has in flight in ``current``.
+        Only with the event log off (its entries would come out of time order) and the
+        default schedule (no choices to record): each resolution time, each outcome and
+        the step count are exactly what the handlers' own steps would have given."""
+        sim = self.dev.sim
+        now = sim.now
+        limit, steps = sim.horizon(now + IH_RING_ENTRIES * FAULT_NS)
+        events: list[tuple[int, int, IhRing]] = [(now, _FIRST, ih)]
+        for t, seq, actor, value in sim.due(limit):
+            other = self._rings.get(actor)
+            if other is not None and other.current is not None and value is None:
+                events.append((t, seq, other))
+            else:
+                limit = min(limit, t - 1)
+        if limit < now + FAULT_NS:
+            return False
+        heapq.heapify(events)
+        half = IH_RING_ENTRIES // 2
+        wakeups: dict[IhRing, int] = {}
         n = 0
-        now = dev.sim.now
-        while ih.queue:
-            if not dev.sim.quiet_until(now + (n + 1) * FAULT_NS):
-                break
-            g = ih.queue[0]
-            if g.node or not self._already_mapped(g):
-                break
-            if len(ih.queue) - 1 == IH_RING_ENTRIES // 2 and ih.space.waiters:
-                break  # popping it would wake a writer now: let the normal path do it
-            ih.queue.popleft()
-            n += 1
-            ih.pending.pop(g.key, None)
-            g.record.outcome = "mapped"
-            g.record.resolved = now + n * FAULT_NS
-        return n
+        while events and events[0][0] <= limit:
+            t, seq, r = events[0]
+            q = r.queue
+            f = r.current
+            if seq != _FIRST:
+                assert f is not None
+                if f.signal is not None or f.node or not self._already_mapped(f):
+                    break  # its handler does more than resolve it: the window ends here
+                if not q:
+                    heapq.heappop(events)  # its handler resolves it and waits: a step left to it
+                    continue
+                if n >= steps:
+                    break
+            if len(q) - 1 == half and r.space.waiters:
+                break  # the pop would wake a writer
+            if seq != _FIRST:
+                assert f is not None
+                n += 1
+                r.pending.pop(f.key, None)
+                rec = f.record
+                rec.outcome = "mapped"
+                rec.resolved = t
+            r.current = q.popleft()
+            heapq.heapreplace(events, (t + FAULT_NS, _LATER + n, r))
+            wakeups.pop(r, None)
+            wakeups[r] = t + FAULT_NS
+        if ih not in wakeups:
+            return False
+        sim.retime([(r.handler, t) for r, t in wakeups.items() if r.handler is not None])
+        sim.stood_for(n)
+        return True
 
     def _handle_fault(self, f: Fault) -> Gen:
         vm, proc = f.vm, f.vm.process
