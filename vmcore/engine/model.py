@@ -374,7 +374,7 @@ class Process:
     def range_at(self, va: int) -> SvmRange | None:
         """The SVM range with a granule at ``va`` (a munmap can leave holes in a range)."""
         for r in self.ranges:
-            if r.start <= va < r.end:
+            if r.start <= va < r.start + r.size:  # not r.end: a property call per range, per fault
                 try:
                     r.granule_at(va)
                 except KeyError:
