@@ -482,11 +482,6 @@ class Sim:
             self._seq += 1
             heapq.heappush(self._heap, (t, self._seq, a, None))
 
-    def quiet_until(self, t: int) -> bool:
-        """Is no other actor due to run before time ``t``?  (Stale timeouts make it
-        answer no, which is only conservative.)"""
-        return not self._ready and (not self._heap or self._heap[0][0] > t)
-
     def where(self) -> str:
         """Where the run is, for an error: the step count, the time and the actor running."""
         actor = self.current.name if self.current is not None else "no actor"

@@ -202,6 +202,7 @@ class FaultHandler:
         queue = ih.queue
         pending = ih.pending
         half = IH_RING_ENTRIES // 2
+        may_fast_forward = sim.default_schedule  # fixed for the run, like the scheduler
         f: Fault | None = None
         while True:
             if f is None:
@@ -227,8 +228,8 @@ class FaultHandler:
                 else:
                     self.resolve(f, "mapped")
                 f = None
-                # _fast_forward's first tests, made here so that the call is saved when they fail
-                if queue and not mon.logging and sim.default_schedule and self._fast_forward(ih):
+                # _fast_forward's preconditions, tested here so that the call is saved when they fail
+                if queue and may_fast_forward and not mon.logging and self._fast_forward(ih):
                     yield _RESCHEDULED
                     f, ih.current = ih.current, None
                 continue
@@ -258,6 +259,7 @@ class FaultHandler:
         Only with the event log off (its entries would come out of time order) and the
         default schedule (no choices to record): each resolution time, each outcome and
         the step count are exactly what the handlers' own steps would have given."""
+        assert ih.current is None  # its handler is running, not sleeping on a fault
         sim = self.dev.sim
         now = sim.now
         limit, steps = sim.horizon(now + IH_RING_ENTRIES * FAULT_NS)
@@ -275,11 +277,10 @@ class FaultHandler:
         wakeups: dict[IhRing, int] = {}
         n = 0
         while events and events[0][0] <= limit:
-            t, seq, r = events[0]
+            t, _, r = events[0]
             q = r.queue
-            f = r.current
-            if seq != _FIRST:
-                assert f is not None
+            f = r.current  # None only for ih, whose handler is running: its first event is a pop
+            if f is not None:
                 if f.signal is not None or f.node or not self._already_mapped(f):
                     break  # its handler does more than resolve it: the window ends here
                 if not q:
@@ -289,8 +290,7 @@ class FaultHandler:
                     break
             if len(q) - 1 == half and r.space.waiters:
                 break  # the pop would wake a writer
-            if seq != _FIRST:
-                assert f is not None
+            if f is not None:
                 n += 1
                 r.pending.pop(f.key, None)
                 rec = f.record
