@@ -1211,3 +1211,34 @@ def test_a_handle_of_another_table_is_refused_not_obeyed() -> None:
         raises(BadHandle, lambda: pt2.free(h1), shown("pt", h1))
         assert pt2.lookup(Level.PTB, VA) == h2  # untouched
         pt2.free(h2)
+
+
+def test_translates_is_the_walks_verdict(pt: PageTable) -> None:
+    """``translates`` (one C call, no Walk) answers what ``walk(...).ok`` answers, for
+    every reason a walk stops and for the permissions asked."""
+    far = VA + (1 << 40)  # no page table there
+    pt.ensure(VA, 4)
+    pt.map(VA, 1, PHYS, Pte.READABLE)
+    pt.map(VA + P, 1, PHYS, Pte.READABLE | Pte.WRITEABLE)
+    pt.invalidate(VA + 2 * P, 1, Invalidate.SILENT_RETRY)
+    pt.invalidate(VA + 3 * P, 1, Invalidate.NORETRY)
+    seen = set()
+    for va in (VA, VA + 0x123, VA + P, VA + 2 * P, VA + 3 * P, VA + 4 * P, far):
+        for perms in (0, int(Pte.READABLE), int(Pte.WRITEABLE), RW, int(Pte.EXECUTABLE)):
+            w = pt.walk(va, perms)
+            seen.add(w.reason)
+            assert pt.translates(va, perms) is w.ok, (hex(va), perms, w)
+    assert seen == set(WalkReason)
+
+
+def test_translates_bad_input_is_walks_error(pt: PageTable) -> None:
+    """Arguments the C call refuses get the error ``walk`` raises, word for word."""
+    cases: list[tuple[object, object]] = [(VA_LIMIT, 0), (1 << 64, 0), (-1, 0), (0, 1 << 3), ("0", 0), (0, None)]
+    for va, perms in cases:
+        with pytest.raises(VmcoreError) as walk_err:
+            pt.walk(va, perms)  # type: ignore[arg-type]
+        with pytest.raises(VmcoreError) as err:
+            pt.translates(va, perms)  # type: ignore[arg-type]
+        assert (type(err.value), str(err.value)) == (type(walk_err.value), str(walk_err.value))
+    pt.close()
+    raises(StateError, lambda: pt.translates(VA), "closed")

@@ -28,6 +28,24 @@ def test_same_inputs_give_the_same_event_log() -> None:
     assert len(logs[0].splitlines()) > 10
 
 
+def test_fault_records_pickle_as_records() -> None:
+    """A parallel ``vmcore test -n`` sends each Result home pickled: the faults in it go as
+    their records (the fault handler's in-flight state, generators included, stays)."""
+    import pickle
+
+    from vmcore.engine.monitor import FaultRecord
+
+    s = fault_path_eviction("no-wait")
+    s.run_until_idle()
+    r = s.run()
+    recs = r.monitor.faults
+    assert recs
+    back = pickle.loads(pickle.dumps(recs))
+    assert [type(f) for f in back] == [FaultRecord] * len(recs)
+    fields = ("gpu", "process", "address", "write", "retry", "posted", "resolved", "outcome")
+    assert [[getattr(f, k) for k in fields] for f in back] == [[getattr(f, k) for k in fields] for f in recs]
+
+
 def test_event_budget_stops_a_runaway_scenario() -> None:
     s = fault_path_eviction("no-wait")
     s.max_events = 10

@@ -327,12 +327,12 @@ class PageTable(CoreObject):
     def translates(self, va: int, perms: int = 0) -> bool:
         """Does ``va`` translate with ``perms``?  (:meth:`walk` without building a Walk:
         the fault handler asks this for every fault.)"""
-        if type(va) is not int or type(perms) is not int:
-            return self.walk(va, perms).ok  # the full checks and their errors
-        st = lib.vmc_vm_walk(self._vm if self._vm is not None else self._h("walk"), va, perms, self._walk)
-        if st:
-            return self.walk(va, perms).ok
-        return bool(self._walk.reason == lib.VMC_WALK_OK)
+        vm = self._vm
+        if vm is not None and type(va) is int and type(perms) is int and 0 <= va <= U64_MAX and 0 <= perms <= U64_MAX:
+            got = lib.vmc_vm_translates(vm, va, perms)
+            if got >= 0:
+                return bool(got)
+        return self.walk(va, perms).ok  # the full checks and their errors
 
     def scan(self, va: int, npages: int, perms: int = 0) -> tuple[int, Walk]:
         """Walk pages in order: (index of the first that does not translate, its walk).

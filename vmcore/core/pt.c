@@ -601,6 +601,15 @@ vmc_status vmc_vm_walk(const vmc_vm *vm, uint64_t va, uint64_t perms, vmc_walk *
     return VMC_OK;
 }
 
+int vmc_vm_translates(const vmc_vm *vm, uint64_t va, uint64_t perms)
+{
+    if (!vm || va >= PT_VA_LIMIT || (perms & ~(uint64_t)PT_PERMS))
+        return -1;
+    vmc_walk w;
+    walk_one(vm, va, perms, &w);
+    return w.reason == VMC_WALK_OK;
+}
+
 vmc_status vmc_vm_scan(const vmc_vm *vm, uint64_t va, uint64_t npages, uint64_t perms,
                        uint64_t *index, vmc_walk *out)
 {

@@ -139,6 +139,10 @@ vmc_status vmc_vm_invalidate(vmc_vm *vm, uint64_t va, uint64_t npages, int mode)
 vmc_status vmc_vm_protect(vmc_vm *vm, uint64_t va, uint64_t npages, uint64_t perms);
 /* Translate one address. */
 vmc_status vmc_vm_walk(const vmc_vm *vm, uint64_t va, uint64_t perms, vmc_walk *out);
+/* Does va translate with perms?  1 or 0, the walk's verdict without its details
+ * (the fault handler asks this once per fault); -1 when vmc_vm_walk would return an
+ * error for these arguments (call it for the status). */
+int vmc_vm_translates(const vmc_vm *vm, uint64_t va, uint64_t perms);
 /* Walk pages in address order; *index receives the first page whose walk is not
  * VMC_WALK_OK for perms (npages when all translate), *out describes that walk. */
 vmc_status vmc_vm_scan(const vmc_vm *vm, uint64_t va, uint64_t npages, uint64_t perms,

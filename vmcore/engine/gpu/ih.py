@@ -40,24 +40,44 @@ _FAULT_SLEEP = Sleep(FAULT_NS)
 _RESCHEDULED = Rescheduled()
 _FIRST, _LATER = -(1 << 62), 1 << 62
 """Fast-forward keys: the running handler's pop first, the new wake-ups after every queued one."""
+_PAGE_OFFSET = PAGE - 1
+_PAGE_MASK = ~_PAGE_OFFSET
+PASID_BITS = 20
+"""A PASID is 20 bits (PCIe): the filter keys a fault by page << PASID_BITS | PASID."""
 PERM_R = int(Pte.READABLE)
 PERM_W = int(Pte.WRITEABLE)
 
 
-@dataclass(eq=False, slots=True)
-class Fault:
-    """A fault in flight: the IH entry, its wait-for node and the jobs it stalls."""
+class Fault(FaultRecord):
+    """A fault in flight: its record (the IH entry as the monitor keeps it) with the VM,
+    the filter key, its wait-for node and the signal of the jobs it stalls.  One object
+    per fault: the handler resolves the record it queued."""
 
-    record: FaultRecord
-    vm: Vm
-    va: int
-    write: bool
-    retry: bool
-    reason: str
-    node: int
-    key: tuple[int, int]
-    signal: Signal | None = None
-    """Fired when it is resolved; made when a job first waits (replayed faults have none)."""
+    __slots__ = ("key", "node", "reason", "signal", "vm")
+    __eq__ = object.__eq__  # a fault in flight is itself, whatever its fields say
+    __hash__ = object.__hash__
+
+    def __init__(self, vm: Vm, va: int, write: bool, retry: bool, reason: str, now: int, key: int) -> None:
+        self.gpu = vm.gpu.name
+        self.process = vm.process.name
+        self.address = va
+        self.write = write
+        self.retry = retry
+        self.posted = now
+        self.resolved = None
+        self.outcome = "pending"
+        self.vm = vm
+        self.reason = reason
+        self.node = 0
+        self.key = key
+        self.signal: Signal | None = None
+        """Fired when it is resolved; made when a job first waits (replayed faults have none)."""
+
+    def __reduce__(self) -> tuple[type[FaultRecord], tuple[object, ...]]:
+        """A fault pickles as its record (a parallel run sends its results home): the VM,
+        the filter key and the signal stay with the engine that had them."""
+        rec = (self.gpu, self.process, self.address, self.write, self.retry, self.posted, self.resolved, self.outcome)
+        return FaultRecord, rec
 
     def waited(self) -> Signal:
         if self.signal is None:
@@ -70,7 +90,7 @@ class IhRing:
     """A GPU's IH ring (bounded) and its retry-fault filter keyed by (page, PASID)."""
 
     queue: collections.deque[Fault] = field(default_factory=collections.deque)
-    pending: dict[tuple[int, int], Fault] = field(default_factory=dict)
+    pending: dict[int, Fault] = field(default_factory=dict)
     signal: Signal = field(default_factory=lambda: Signal("ih"))
     space: Signal = field(default_factory=lambda: Signal("ih space"))
     handler: Actor | None = None
@@ -105,10 +125,9 @@ class FaultHandler:
     # -- posting and resolving ---------------------------------------------------------
     def post_fault(self, vm: Vm, va: int, write: bool, retry: bool, reason: str) -> Fault | None:
         """Put a fault in the GPU's IH ring unless the filter already holds it; None when the ring is full."""
-        gpu = vm.gpu
-        ih = gpu.ih
+        ih = vm.gpu.ih
         assert ih is not None
-        key = (va >> 12, vm.pasid)
+        key = (va >> 12) << PASID_BITS | vm.pasid
         pending = ih.pending
         existing = pending.get(key)
         if existing is not None:
@@ -119,16 +138,14 @@ class FaultHandler:
         if len(queue) >= IH_RING_ENTRIES:
             mon.count("ih_overflows")
             return None
-        proc = vm.process
         now = dev.sim.now
-        rec = FaultRecord(gpu.name, proc.name, va, write, retry, now)
-        mon.faults.append(rec)
+        f = Fault(vm, va, write, retry, reason, now, key)
+        mon.faults.append(f)
         counters = mon.counters
         counters["faults"] += 1
-        proc.counters["faults"] += 1
+        vm.process.counters["faults"] += 1
         if mon.timeline is not None:
             mon.timeline.record(now, 1, counters["faults"])
-        f = Fault(rec, vm, va, write, retry, reason, 0, key)
         pending[key] = f
         queue.append(f)
         if ih.signal.waiters:
@@ -144,11 +161,11 @@ class FaultHandler:
 
     def fault_node(self, f: Fault) -> int:
         """The fault's wait-for-graph node (made when a job first waits for it): fault -> handler."""
-        if not f.node and f.record.resolved is None:
+        if not f.node and f.resolved is None:
             kind = "retry" if f.retry else "no-retry"
             sim = self.dev.sim
             f.node = sim.node(
-                NodeKind.FAULT, lambda: f"{kind} fault {f.va:#x} of {f.vm.process.name} on {f.vm.gpu.name}"
+                NodeKind.FAULT, lambda: f"{kind} fault {f.address:#x} of {f.vm.process.name} on {f.vm.gpu.name}"
             )
             ih = f.vm.gpu.ih
             assert ih is not None and ih.handler is not None
@@ -160,8 +177,8 @@ class FaultHandler:
         ih = f.vm.gpu.ih
         assert ih is not None
         ih.pending.pop(f.key, None)
-        f.record.outcome = outcome
-        f.record.resolved = dev.sim.now
+        f.outcome = outcome
+        f.resolved = dev.sim.now
         if f.signal is not None:
             dev.sim.fire(f.signal)
         if f.node:
@@ -169,7 +186,7 @@ class FaultHandler:
             f.node = 0
         if dev.mon.logging:
             dev.log(
-                f"fault handler {f.vm.gpu.name}", "resolved", f"{f.va:#x} of {f.vm.process.name}: {outcome}"
+                f"fault handler {f.vm.gpu.name}", "resolved", f"{f.address:#x} of {f.vm.process.name}: {outcome}"
             )
 
     def drop_faults_of(self, proc: Process) -> None:
@@ -185,9 +202,13 @@ class FaultHandler:
 
     def replay_faults(self, proc: Process, trace: list[tuple[str, int, bool]]) -> Gen:
         """Post recorded retry faults (gpu, address, write) into the IH rings, as fast as they drain."""
+        vms = proc.vms
+        post = self.post_fault
         for gname, va, write in trace:
-            vm = proc.vms[gname]
-            while self.post_fault(vm, va & ~(PAGE - 1), write, True, "replayed") is None:
+            vm = vms[gname]
+            if va & _PAGE_OFFSET:
+                va &= _PAGE_MASK  # (an aligned address is posted as it is: no new int per fault)
+            while post(vm, va, write, True, "replayed") is None:
                 self.dev.mon.counters["ih_overflows"] -= 1  # back-pressure here, not a lost fault
                 ih = vm.gpu.ih
                 assert ih is not None
@@ -222,9 +243,8 @@ class FaultHandler:
                 if f.signal is None and not f.node and not mon.logging:
                     # resolve() for a fault nobody waits for, unlogged: the common case
                     pending.pop(f.key, None)
-                    rec = f.record
-                    rec.outcome = "mapped"
-                    rec.resolved = sim.now
+                    f.outcome = "mapped"
+                    f.resolved = sim.now
                 else:
                     self.resolve(f, "mapped")
                 f = None
@@ -244,7 +264,7 @@ class FaultHandler:
             f.retry
             and vm.alive
             and not vm.process.killed
-            and vm.pt.translates(f.va, PERM_W if f.write else PERM_R)
+            and vm.pt.translates(f.address, PERM_W if f.write else PERM_R)
         )
 
     def _fast_forward(self, ih: IhRing) -> bool:
@@ -293,9 +313,8 @@ class FaultHandler:
             if f is not None:
                 n += 1
                 r.pending.pop(f.key, None)
-                rec = f.record
-                rec.outcome = "mapped"
-                rec.resolved = t
+                f.outcome = "mapped"
+                f.resolved = t
             r.current = q.popleft()
             heapq.heapreplace(events, (t + FAULT_NS, _LATER + n, r))
             wakeups.pop(r, None)
@@ -318,9 +337,9 @@ class FaultHandler:
         vm, proc = f.vm, f.vm.process
         if not f.retry:
             return (yield from self._unhandled(f, f"no-retry fault ({f.reason})"))
-        r = proc.range_at(f.va)
+        r = proc.range_at(f.address)
         if r is None:
-            hit = self.vms.bo_at(vm, f.va)
+            hit = self.vms.bo_at(vm, f.address)
             if hit is None:
                 return (yield from self._unhandled(f, "no range or mapping at the address"))
             bo, bva = hit
@@ -329,7 +348,7 @@ class FaultHandler:
                 vm, bva, (bo.size + PAGE - 1) // PAGE, bo.place, bo_flags(bo), fault_path=VM_FAULT
             )
             return "mapped" if ok else "failed"
-        outcome = yield from self.svm.restore_pages(vm, r, f.va, f.write)
+        outcome = yield from self.svm.restore_pages(vm, r, f.address, f.write)
         if isinstance(outcome, Unhandled):
             return (yield from self._unhandled(f, outcome.reason))
         return outcome
@@ -337,28 +356,28 @@ class FaultHandler:
     def _unhandled(self, f: Fault, reason: str) -> Gen:
         dev = self.dev
         vm = f.vm
-        action = dev.policies.fault_action(FaultInfo(vm.gpu.name, vm.process.name, f.va, f.write, reason))
+        action = dev.policies.fault_action(FaultInfo(vm.gpu.name, vm.process.name, f.address, f.write, reason))
         dev.log(
             f"fault handler {vm.gpu.name}",
             "unhandled",
-            f"{f.va:#x} of {vm.process.name}: {reason} -> {action}",
+            f"{f.address:#x} of {vm.process.name}: {reason} -> {action}",
         )
         if action is FaultAction.KILL:
-            self.on_fatal_fault(vm.process, f"no-retry fault at {f.va:#x} on {vm.gpu.name}: {reason}")
+            self.on_fatal_fault(vm.process, f"no-retry fault at {f.address:#x} on {vm.gpu.name}: {reason}")
             return "killed"
-        ok = yield from self.pts.ensure_pts(vm, f.va, 1, fault_path=VM_FAULT)
+        ok = yield from self.pts.ensure_pts(vm, f.address, 1, fault_path=VM_FAULT)
         if not ok:
             return "failed"
         if action is FaultAction.SILENCE:
-            pk = self.pts.fill_packets(vm, f.va, 1, SILENT_FLAGS)
-            yield from self.pts.update(vm, pk, fault_path=VM_FAULT, kind="map", wait=(f.va, 1))
+            pk = self.pts.fill_packets(vm, f.address, 1, SILENT_FLAGS)
+            yield from self.pts.update(vm, pk, fault_path=VM_FAULT, kind="map", wait=(f.address, 1))
             return "silenced"
         pk = self.pts.map_packets(
             vm,
-            f.va,
+            f.address,
             1,
             dev.memory.dummy_page,
             int(Pte.READABLE | Pte.WRITEABLE | Pte.SYSTEM | Pte.SNOOPED),
         )
-        yield from self.pts.update(vm, pk, fault_path=VM_FAULT, kind="map", wait=(f.va, 1))
+        yield from self.pts.update(vm, pk, fault_path=VM_FAULT, kind="map", wait=(f.address, 1))
         return "dummy page"

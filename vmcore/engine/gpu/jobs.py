@@ -242,7 +242,7 @@ class Jobs:
                             yield WaitSignal(fault.waited(), node or None)
                             if proc.killed:
                                 return
-                            if fault.record.outcome != "mapped":
+                            if fault.outcome != "mapped":
                                 yield _RETRY_SLEEP
                         retries += 1
                     stalled_for += sim.now - t0

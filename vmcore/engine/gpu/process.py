@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from vmcore.core import FenceKind
 from vmcore.engine.gpu.device import Device
-from vmcore.engine.gpu.ih import FaultHandler
+from vmcore.engine.gpu.ih import PASID_BITS, FaultHandler
 from vmcore.engine.gpu.jobs import Jobs
 from vmcore.engine.gpu.svm_bo import free_place
 from vmcore.engine.gpu.vm import VmManager
@@ -64,6 +64,8 @@ class Processes:
             if g not in self.dev.gpus:
                 raise ScenarioError(f"process {name} on unknown GPU {g!r}")
             gl.append(self.dev.gpus[g])
+        if self.next_pasid >= 1 << PASID_BITS:
+            raise ScenarioError(f"process {name}: no PASID left (they are {PASID_BITS} bits)")
         proc = Process(name, self.next_pasid, gl, retry_faults, prefill)
         proc.resume = Signal(f"{name} queues")
         proc.kfd = self.dev.policies.queue_model(name) is QueueModel.KFD
@@ -228,8 +230,8 @@ class Processes:
                 1
                 for g in self.dev.gpus.values()
                 if g.ih is not None
-                for k in g.ih.pending
-                if k[1] == proc.pasid
+                for f in g.ih.pending.values()
+                if f.vm.process is proc
             )
             if pending:
                 held.append(f"{pending} pending fault(s)")
