@@ -46,6 +46,22 @@ def test_fault_records_pickle_as_records() -> None:
     assert [[getattr(f, k) for k in fields] for f in back] == [[getattr(f, k) for k in fields] for f in recs]
 
 
+@pytest.mark.parametrize("alloc", ["no-wait", "evict-lru"])
+def test_a_result_does_not_keep_the_engine_alive(alloc: str) -> None:
+    """Exploration keeps every schedule's Result: its fault records must not hold the
+    run's VMs (and through them the whole engine) alive, resolved or not (evict-lru
+    deadlocks with c1's fault still in flight)."""
+    import gc
+
+    from vmcore.engine.system import System
+
+    r = fault_path_eviction(alloc).run()
+    assert any(f.resolved is None for f in r.monitor.faults) is (alloc == "evict-lru")
+    gc.collect()
+    assert not [o for o in gc.get_objects() if isinstance(o, System)]
+    assert r.monitor.faults  # the records are still there
+
+
 def test_event_budget_stops_a_runaway_scenario() -> None:
     s = fault_path_eviction("no-wait")
     s.max_events = 10

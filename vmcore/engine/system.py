@@ -205,6 +205,7 @@ class System:
 
     def close(self) -> None:
         gpus = list(self.dev.gpus.values())
+        self.faults.close()
         for proc in self.processes.values():
             for vm in proc.vms.values():
                 vm.pt.close()

@@ -165,7 +165,7 @@ class FaultHandler:
             kind = "retry" if f.retry else "no-retry"
             sim = self.dev.sim
             f.node = sim.node(
-                NodeKind.FAULT, lambda: f"{kind} fault {f.address:#x} of {f.vm.process.name} on {f.vm.gpu.name}"
+                NodeKind.FAULT, lambda: f"{kind} fault {f.address:#x} of {f.process} on {f.gpu}"
             )
             ih = f.vm.gpu.ih
             assert ih is not None and ih.handler is not None
@@ -185,9 +185,23 @@ class FaultHandler:
             dev.sim.drop_node(f.node)
             f.node = 0
         if dev.mon.logging:
-            dev.log(
-                f"fault handler {f.vm.gpu.name}", "resolved", f"{f.address:#x} of {f.vm.process.name}: {outcome}"
-            )
+            dev.log(f"fault handler {f.gpu}", "resolved", f"{f.address:#x} of {f.process}: {outcome}")
+        del f.vm  # resolved: the record no longer holds the engine (a Result keeps its records)
+
+    def close(self) -> None:
+        """The run is over: the faults still in flight let go of their VMs too, so that
+        the records a Result keeps do not hold the engine's objects alive."""
+        for gpu in self.dev.gpus.values():
+            ih = gpu.ih
+            if ih is None:
+                continue
+            left = {id(f): f for f in (*ih.queue, *ih.pending.values())}
+            if ih.current is not None:
+                left[id(ih.current)] = ih.current
+            for f in left.values():
+                if f.resolved is None:
+                    del f.vm
+                    f.signal = None  # (its waiters are the jobs it stalled)
 
     def drop_faults_of(self, proc: Process) -> None:
         """A process is being killed: its queued faults are dropped."""
@@ -245,6 +259,7 @@ class FaultHandler:
                     pending.pop(f.key, None)
                     f.outcome = "mapped"
                     f.resolved = sim.now
+                    del f.vm
                 else:
                     self.resolve(f, "mapped")
                 f = None
@@ -315,6 +330,7 @@ class FaultHandler:
                 r.pending.pop(f.key, None)
                 f.outcome = "mapped"
                 f.resolved = t
+                del f.vm
             r.current = q.popleft()
             heapq.heapreplace(events, (t + FAULT_NS, _LATER + n, r))
             wakeups.pop(r, None)
