@@ -11,6 +11,7 @@ import importlib
 import multiprocessing
 import multiprocessing.connection
 from collections.abc import Callable, Iterator
+from multiprocessing.reduction import ForkingPickler
 from typing import Any
 
 from vmcore.cli.options import Options, UsageError
@@ -117,7 +118,17 @@ def _worker_loop(conn: Any) -> None:
             return
         if index is None:
             return
-        conn.send(_work(index))
+        conn.send_bytes(_packed(_work(index)))
+
+
+def _packed(rep: Report) -> bytes:
+    """The report pickled for the pipe; one that cannot be pickled comes back as an error
+    report naming why, instead of the worker dying with a traceback on stderr."""
+    try:
+        return bytes(ForkingPickler.dumps(rep))
+    except Exception as e:
+        why = f"its report could not be sent back from the worker process: {type(e).__name__}: {e}"
+        return bytes(ForkingPickler.dumps(Report(None, "error", rep.duration, error=why)))  # type: ignore[arg-type]
 
 
 def _work(index: int) -> Report:
