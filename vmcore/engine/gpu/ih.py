@@ -15,6 +15,7 @@ once, and its waiters are woken then.
 from __future__ import annotations
 
 import collections
+import dataclasses
 import heapq
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
@@ -58,6 +59,7 @@ class Fault(FaultRecord):
     __hash__ = object.__hash__
 
     def __init__(self, vm: Vm, va: int, write: bool, retry: bool, reason: str, now: int, key: int) -> None:
+        # the record's fields set here rather than through FaultRecord.__init__: one call less per fault
         self.gpu = vm.gpu.name
         self.process = vm.process.name
         self.address = va
@@ -76,8 +78,7 @@ class Fault(FaultRecord):
     def __reduce__(self) -> tuple[type[FaultRecord], tuple[object, ...]]:
         """A fault pickles as its record (a parallel run sends its results home): the VM,
         the filter key and the signal stay with the engine that had them."""
-        rec = (self.gpu, self.process, self.address, self.write, self.retry, self.posted, self.resolved, self.outcome)
-        return FaultRecord, rec
+        return FaultRecord, tuple(getattr(self, k.name) for k in dataclasses.fields(FaultRecord))
 
     def waited(self) -> Signal:
         if self.signal is None:
@@ -195,13 +196,9 @@ class FaultHandler:
             ih = gpu.ih
             if ih is None:
                 continue
-            left = {id(f): f for f in (*ih.queue, *ih.pending.values())}
-            if ih.current is not None:
-                left[id(ih.current)] = ih.current
-            for f in left.values():
-                if f.resolved is None:
-                    del f.vm
-                    f.signal = None  # (its waiters are the jobs it stalled)
+            for f in ih.pending.values():  # every fault not resolved: queued, in flight or current
+                del f.vm
+                f.signal = None  # (its waiters are the jobs it stalled)
 
     def drop_faults_of(self, proc: Process) -> None:
         """A process is being killed: its queued faults are dropped."""
@@ -235,7 +232,6 @@ class FaultHandler:
         mon = self.dev.mon
         wait = WaitSignal(ih.signal)
         queue = ih.queue
-        pending = ih.pending
         half = IH_RING_ENTRIES // 2
         may_fast_forward = sim.default_schedule  # fixed for the run, like the scheduler
         f: Fault | None = None
@@ -254,14 +250,7 @@ class FaultHandler:
                     assert f is not None
             if self._already_mapped(f):
                 # another fault on this page or range already fixed it
-                if f.signal is None and not f.node and not mon.logging:
-                    # resolve() for a fault nobody waits for, unlogged: the common case
-                    pending.pop(f.key, None)
-                    f.outcome = "mapped"
-                    f.resolved = sim.now
-                    del f.vm
-                else:
-                    self.resolve(f, "mapped")
+                self.resolve(f, "mapped")
                 f = None
                 # _fast_forward's preconditions, tested here so that the call is saved when they fail
                 if queue and may_fast_forward and not mon.logging and self._fast_forward(ih):
@@ -325,7 +314,7 @@ class FaultHandler:
                     break
             if len(q) - 1 == half and r.space.waiters:
                 break  # the pop would wake a writer
-            if f is not None:
+            if f is not None:  # resolve() for an unwatched fault, unlogged, at its own time t
                 n += 1
                 r.pending.pop(f.key, None)
                 f.outcome = "mapped"
