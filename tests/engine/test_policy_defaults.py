@@ -12,10 +12,18 @@ import pluggy
 import pytest
 
 from vmcore.engine import Scenario
-from vmcore.hooks.decisions import HintRequest, MigrationDecision, MigrationRequest, PtMove
+from vmcore.hooks.decisions import (
+    UPDATE_KINDS,
+    HintRequest,
+    MigrationDecision,
+    MigrationRequest,
+    PtMove,
+    UpdatePath,
+    UpdateRequest,
+)
 from vmcore.hooks.hookspecs import hookimpl
 from vmcore.hooks.manager import ActivePolicies, PluginError, PolicyChoice, plugin_manager
-from vmcore.hooks.policies import Policy
+from vmcore.hooks.policies import FAMILIES, Policy
 
 MiB = 1 << 20
 
@@ -154,3 +162,47 @@ def test_defaults_answer_every_question_without_a_plugin() -> None:
     assert ActivePolicies(
         plugin_manager(entry_points=False), {"evict": PolicyChoice("evict", "fifo")}
     ).custom_evict_order
+
+
+@pytest.mark.parametrize("name", [cls.name for cls in FAMILIES["update"]])
+def test_a_built_in_update_policys_table_answers_as_its_hook(name: str) -> None:
+    """The engine asks ``update_path_of`` per update; a built-in's answer comes from a
+    table made once.  It must be the hook's answer for any GPU and process, every kind
+    and both fault paths: a built-in that read another field would fail here."""
+    pm = plugin_manager(entry_points=False)
+    active = ActivePolicies(pm, {"update": PolicyChoice("update", name)})
+    assert active._update_paths is not None  # the table is what this test is about
+    policy = active.policies["update"]
+    for gpu, process in [("gpu0", "app"), ("gpu3", "other"), ("", "")]:
+        for fault_path in (False, True):
+            for kind in UPDATE_KINDS:
+                for svm in (False, True):
+                    want = policy.vmcore_update_path(UpdateRequest(gpu, process, fault_path, kind, svm))  # type: ignore[attr-defined]
+                    assert active.update_path_of(gpu, process, fault_path, kind, svm) is want
+
+
+def test_a_plugin_update_policy_is_asked_for_every_update() -> None:
+    """No table for a policy from a plugin: it sees each request with its GPU and process."""
+    seen: list[UpdateRequest] = []
+
+    class ByProcess(Policy):
+        family = "update"
+        name = "by-process"
+
+        @hookimpl
+        def vmcore_update_path(self, request: UpdateRequest) -> UpdatePath | None:
+            seen.append(request)
+            return UpdatePath.IMMEDIATE if request.process == "fast" else None
+
+    class Plugin:
+        @hookimpl
+        def vmcore_policies(self) -> list[type[Policy]]:
+            return [ByProcess]
+
+    pm = plugin_manager(entry_points=False)
+    pm.register(Plugin(), name="by-process")
+    active = ActivePolicies(pm, {"update": PolicyChoice("update", "by-process")})
+    assert active._update_paths is None
+    assert active.update_path_of("gpu0", "fast", False, "map", False) is UpdatePath.IMMEDIATE
+    assert active.update_path_of("gpu0", "slow", False, "map", False) is UpdatePath.DELAYED  # the default's
+    assert [(q.gpu, q.process) for q in seen] == [("gpu0", "fast"), ("gpu0", "slow")]

@@ -6,7 +6,7 @@ from __future__ import annotations
 from tests.engine.scenarios import ENGINES, KiB, MiB
 from vmcore.engine import Scenario
 from vmcore.engine.gpu.svm_split import max_range_bytes, pieces
-from vmcore.engine.model import Gpu
+from vmcore.engine.model import Domain, Gpu, Granule, Placement, Process, SvmRange
 
 
 def test_max_range_is_a_32nd_of_the_smallest_vram_clamped_and_a_power_of_two() -> None:
@@ -103,3 +103,41 @@ def test_sixteen_gpus_and_more_have_vram_of_their_own_up_to_the_limit() -> None:
         assert r.passed, (n, r.summary())
     r = many(MAX_GPUS + 1).run()
     assert not r.passed and any(f"at most {MAX_GPUS} GPUs" in f for f in r.failures), r.failures
+
+
+def test_range_at_follows_splits_and_munmaps_of_the_range_it_found_last() -> None:
+    """range_at keeps the range it found last; a split that shrinks it, or a munmap that
+    takes it out of the process, must not make it answer for addresses it lost."""
+    proc = Process("app", 1, [])
+
+    def add(start: int, size: int) -> SvmRange:
+        r = SvmRange(proc, start, size, granularity=64 * KiB)
+        for k, va in enumerate(range(start, start + size, 64 * KiB)):
+            r.granules.append(Granule(r, k, va, 64 * KiB, Placement(Domain.SYSTEM, None)))
+        proc.ranges.append(r)
+        return r
+
+    b = add(0x2000_0000, 1 * MiB)  # registered out of address order
+    a = add(0x1000_0000, 1 * MiB)
+    assert proc.range_at(0x1000_0000) is a
+    assert proc.range_at(0x100F_FFFF) is a
+    assert proc.range_at(0x1010_0000) is None  # just past a, which it found last
+    assert proc.range_at(0x2008_0000) is b
+    # split b at +512 KiB as split_range does: b shrinks, the tail follows it in the list
+    tail = SvmRange(proc, 0x2008_0000, 512 * KiB, granularity=64 * KiB)
+    tail.granules = [g for g in b.granules if g.va >= tail.start]
+    b.granules = [g for g in b.granules if g.va < tail.start]
+    b.size = 512 * KiB
+    proc.ranges.insert(proc.ranges.index(b) + 1, tail)
+    assert proc.range_at(0x2008_0000) is tail
+    assert proc.range_at(0x2000_0000) is b
+    # munmap the tail: out of the ranges, marked unmapped
+    assert proc.range_at(0x200C_0000) is tail
+    proc.ranges.remove(tail)
+    tail.unmapped = True
+    assert proc.range_at(0x200C_0000) is None
+    assert proc.range_at(0x2007_0000) is b
+    # a hole inside a range (a munmap of part of a granule list)
+    b.granules.pop(1)
+    assert proc.range_at(0x2001_0000) is None
+    assert proc.range_at(0x2002_0000) is b

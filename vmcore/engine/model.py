@@ -370,17 +370,27 @@ class Process:
     """Fired when the last reference is dropped."""
     counters: dict[str, int] = field(default_factory=lambda: dict.fromkeys(PROCESS_COUNTERS, 0))
     """This process's share of the run's counters (``METRIC of P``)."""
+    last_range: SvmRange | None = field(default=None, repr=False)
+    """The range :meth:`range_at` found last: the next address usually falls in it too."""
 
     def range_at(self, va: int) -> SvmRange | None:
-        """The SVM range with a granule at ``va`` (a munmap can leave holes in a range)."""
-        for r in self.ranges:
-            if r.start <= va < r.start + r.size:  # not r.end: a property call per range, per fault
-                try:
-                    r.granule_at(va)
-                except KeyError:
-                    return None
-                return r
-        return None
+        """The SVM range with a granule at ``va`` (a munmap can leave holes in a range).
+        Ranges never overlap: the one covering ``va`` is the answer wherever it is found.
+        The last one found is still in ``ranges`` unless a munmap took it out, which marks
+        it ``unmapped``; a split shrinks it, so its bounds are read anew."""
+        r = self.last_range
+        if r is None or r.unmapped or not r.start <= va < r.start + r.size:  # not r.end: a property call
+            for r in self.ranges:
+                if r.start <= va < r.start + r.size:
+                    self.last_range = r
+                    break
+            else:
+                return None
+        try:
+            r.granule_at(va)
+        except KeyError:
+            return None
+        return r
 
 
 @dataclass(frozen=True, slots=True)

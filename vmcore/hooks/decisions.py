@@ -122,6 +122,10 @@ class EvictCandidate:
     """Whether it has unsignaled fences (any usage)."""
 
 
+UPDATE_KINDS = ("map", "invalidate", "unmap")
+"""What an :class:`UpdateRequest` may be: a mapping, an MMU-notifier invalidation, an unmap."""
+
+
 @dataclass(frozen=True, slots=True)
 class UpdateRequest:
     """A page-table update about to be submitted."""

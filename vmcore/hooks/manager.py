@@ -19,6 +19,7 @@ import pluggy
 from vmcore.errors import BudgetExceeded, VmcoreError
 from vmcore.hooks import hookspecs
 from vmcore.hooks.decisions import (
+    UPDATE_KINDS,
     AllocMode,
     AllocRequest,
     EvictCandidate,
@@ -319,6 +320,17 @@ class ActivePolicies:
             self._callers["vmcore_update_path"]
         )
         """Whether the active update policy may answer DIRECT (the built-ins but ``direct`` never do)."""
+        self._update_paths: dict[tuple[bool, str, bool], UpdatePath] | None = None
+        """With a built-in update policy active: its answer by (fault_path, kind, svm), asked
+        once here.  The built-ins answer from those fields alone (tests/hooks checks it for
+        other GPU and process names), so the engine's updates skip the request and the call."""
+        if type(self.policies["update"]) in FAMILIES["update"]:
+            self._update_paths = {
+                (fp, kind, svm): self.update_path(UpdateRequest("", "", fp, kind, svm))
+                for fp in (False, True)
+                for kind in UPDATE_KINDS
+                for svm in (False, True)
+            }
         self._observers = list(pm.hook.vmcore_event.get_hookimpls())
         self._described: dict[str, str] | None = None
         self.current: str | None = None
@@ -394,6 +406,16 @@ class ActivePolicies:
     def update_path(self, request: UpdateRequest) -> UpdatePath:
         path: UpdatePath = self._ask("vmcore_update_path", UpdatePath, request=request)
         return path
+
+    def update_path_of(self, gpu: str, process: str, fault_path: bool, kind: str, svm: bool) -> UpdatePath:
+        """:meth:`update_path` for the request these fields make, answered from the table
+        of a built-in update policy when one is active (an update asks this per update)."""
+        table = self._update_paths
+        if table is not None:
+            got = table.get((fault_path, kind, svm))
+            if got is not None:
+                return got
+        return self.update_path(UpdateRequest(gpu, process, fault_path, kind, svm))
 
     def fault_action(self, fault: FaultInfo) -> FaultAction:
         action: FaultAction = self._ask("vmcore_fault_action", FaultAction, fault=fault)

@@ -26,7 +26,7 @@ from vmcore.engine.gpu.vm_pt import SILENT_FLAGS, PageTables
 from vmcore.engine.model import PAGE, SVM_FAULT, Domain, Gpu, Granule, Placement, Process, SvmRange, Vm
 from vmcore.engine.sim import Proc, Signal, Sleep, WaitSignal
 from vmcore.errors import ScenarioError
-from vmcore.hooks.decisions import HintRequest, MigrationRequest, PrefetchRequest, UpdatePath, UpdateRequest
+from vmcore.hooks.decisions import HintRequest, MigrationRequest, PrefetchRequest, UpdatePath
 
 Gen = Generator[Any, Any, Any]
 
@@ -351,8 +351,8 @@ class Svm:
     def _direct(self, proc: Process, fault_path: int) -> bool:
         """Does the fault handler's mapping take the ``direct`` path (asked as the mapping is)?"""
         gpu = proc.gpus[0].name
-        req = UpdateRequest(gpu, proc.name, True, "map", fault_path == SVM_FAULT)
-        return self.dev.policies.update_path(req) is UpdatePath.DIRECT
+        path = self.dev.policies.update_path_of(gpu, proc.name, True, "map", fault_path == SVM_FAULT)
+        return path is UpdatePath.DIRECT
 
     def range_to_system(self, r: SvmRange, gpu: Gpu | None, fault_path: int, cause: str) -> Gen:
         """Every granule of ``r`` in ``gpu``'s VRAM back to system memory in one migration

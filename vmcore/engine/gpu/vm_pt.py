@@ -25,7 +25,7 @@ from vmcore.engine.gpu.ttm import Ttm
 from vmcore.engine.model import PAGE, SVM_FAULT, Bo, Domain, Placement, Usage, Vm
 from vmcore.engine.sim import SimFence, WaitFence
 from vmcore.errors import ScenarioError
-from vmcore.hooks.decisions import UpdatePath, UpdateRequest
+from vmcore.hooks.decisions import UpdatePath
 
 Gen = Generator[Any, Any, Any]
 
@@ -189,8 +189,8 @@ class PageTables:
         caller waits for it here; a quiet page queue then runs it at once
         (``PageQueue.run_now``) unless a job watches those pages."""
         dev = self.dev
-        path = dev.policies.update_path(
-            UpdateRequest(vm.gpu.name, vm.process.name, bool(fault_path), kind, fault_path == SVM_FAULT)
+        path = dev.policies.update_path_of(
+            vm.gpu.name, vm.process.name, bool(fault_path), kind, fault_path == SVM_FAULT
         )
         deps = list(deps or [])
         if not packets:
