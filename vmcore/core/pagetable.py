@@ -40,6 +40,10 @@ def _walk(w: Any) -> Walk:
     return Walk(_LEVELS[w.level], _REASONS[w.reason], w.pte, w.phys)
 
 
+_SCANNED: Final = Walk(Level.PTB, WalkReason.OK, 0, 0)
+"""What :meth:`PageTable.scan` gives when every page translates (the core writes just this)."""
+
+
 def _c_int(value: object) -> int:
     """``value`` as a C ``int`` argument, or -1 (which no level or mode takes) when it is
     not an integer or does not fit: the C call then rejects it in its usual order instead
@@ -158,7 +162,8 @@ class PageTable(CoreObject):
     def lookup(self, level: int, va: int) -> int | None:
         """Handle of the PD/PT BO of ``level`` covering ``va``, or ``None``."""
         op = "PageTable.lookup"
-        uint(op, "va", va)
+        if type(va) is not int or not 0 <= va <= U64_MAX:  # the common case in one test
+            uint(op, "va", va)
         out = self._u64
         st = lib.vmc_pt_lookup(self._h("lookup"), _c_int(level), va, out)
         if st == lib.VMC_E_MISSING:
@@ -355,7 +360,8 @@ class PageTable(CoreObject):
             raise fail(st, op, f"perms={int(perms):#x} holds bits other than R/W/X", perms=perms)
         if st:
             check(st, op, va=va, npages=npages, perms=perms)
-        return int(idx[0]), _walk(self._walk)
+        got = int(idx[0])
+        return got, _SCANNED if got == npages else _walk(self._walk)
 
     def read_ptes(self, va: int, npages: int) -> array[int]:
         """The raw PTEs of the range (0 where no page table exists)."""

@@ -316,8 +316,9 @@ class Ring(CoreObject):
         that put it there.  ``None`` when the ring is not idle or ``ndw`` exceeds half of
         it (the scheduler would write it in steps)."""
         op = "Ring.skip"
-        self._writer(op, "writer", writer)
-        uint(op, "ndw", ndw, 32)
+        if not (type(writer) is type(ndw) is int and 1 <= writer <= MAX_WRITERS and 0 <= ndw < 1 << 32):
+            self._writer(op, "writer", writer)  # the checks and their errors, off the common case
+            uint(op, "ndw", ndw, 32)
         st = lib.vmc_ring_skip(self._h(op), writer, ndw, self._occ)
         if st in (lib.VMC_E_STATE, lib.VMC_E_NOSPACE):
             return None

@@ -11,7 +11,7 @@ from collections.abc import Callable, Generator
 from typing import Any
 
 from vmcore.engine.gpu.memory import Memory
-from vmcore.engine.model import Domain, Gpu, Link, Placement, Process
+from vmcore.engine.model import VRAM, Domain, Gpu, Link, Placement, Process
 from vmcore.engine.monitor import Monitor
 from vmcore.engine.sim import Sim
 from vmcore.errors import ScenarioError
@@ -96,4 +96,4 @@ class Device:
     @staticmethod
     def reachable(gpu: Gpu, place: Placement) -> bool:
         """Can ``gpu`` map ``place``: system memory, GTT, or VRAM of its own hive."""
-        return place.domain is not Domain.VRAM or (place.gpu is not None and place.gpu.hive == gpu.hive)
+        return place.domain is not VRAM or (place.gpu is not None and place.gpu.hive == gpu.hive)

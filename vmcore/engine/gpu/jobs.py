@@ -36,6 +36,8 @@ MAX_RETRIES = 64
 """After this many unresolved retries of one page a job stops faulting and stalls."""
 ECANCELED = -125
 _RETRY_SLEEP = Sleep(RETRY_DELAY_NS)
+_SILENT_RETRY, _RETRYABLE = WalkReason.SILENT_RETRY, (WalkReason.INVALID, WalkReason.NO_TABLE)
+"""Walk reasons read per fault (see ``model.VRAM`` on enum member reads)."""
 
 
 class Jobs:
@@ -218,8 +220,8 @@ class Jobs:
                     self._touch_range(proc, va)
                     t0 = sim.now
                     watch = (job, va, va + PAGE)
-                    if walk.reason is WalkReason.SILENT_RETRY or retries >= MAX_RETRIES:
-                        if walk.reason is WalkReason.SILENT_RETRY:
+                    if walk.reason is _SILENT_RETRY or retries >= MAX_RETRIES:
+                        if walk.reason is _SILENT_RETRY:
                             dev.log(eng.name, "silent retry", f"{job.name} at {va:#x}")
                         vm.watching.append(watch)
                         yield WaitSignal(job.wake or Signal("never"))
@@ -228,7 +230,7 @@ class Jobs:
                         retry = (
                             eng.retry
                             and vm.retry_faults
-                            and walk.reason in (WalkReason.INVALID, WalkReason.NO_TABLE)
+                            and walk.reason in _RETRYABLE
                         )
                         if retries:
                             dev.mon.count("retries", 1, proc)

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from vmcore.core import PageStore, Pool
-from vmcore.engine.model import PAGE, Domain, Gpu, Placement
+from vmcore.engine.model import PAGE, VRAM, Domain, Gpu, Placement
 from vmcore.errors import LimitExceeded
 
 if TYPE_CHECKING:
@@ -161,7 +161,7 @@ class Memory:
         """Give memory back, after checking that no valid PTE where it was mapped
         (``mapped_at``: VM, VA, pages) still points into it; ``why`` (or what makes it)
         names the freeing in a stale-PTE finding."""
-        system = place.domain is not Domain.VRAM
+        system = place.domain is not VRAM
         for vm, va, npages in mapped_at or ():
             if not vm.alive:
                 continue
@@ -181,7 +181,7 @@ class Memory:
             if tl is not None and place.gpu is not None and place.pool is place.gpu.vram and place.blocks:
                 tl.vram_used -= sum(b[2] for b in place.blocks)
                 tl.record(self.sim.now, 0, tl.vram_used)
-        if place.domain is not Domain.VRAM:
+        if place.domain is not VRAM:
             self.sysmem.free(place)
         place.blocks = []
 

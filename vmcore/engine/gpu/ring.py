@@ -52,6 +52,9 @@ incr, count)`` or ``(Op.COPY, src, dst, 0, 0, bytes)``."""
 PACKET_DW: Final = {op: packet_dw(op) for op in (Op.PTEPDE, Op.COPY, Op.FENCE)}
 """Packet sizes, read once from the core."""
 _PTEPDE_DW, _COPY_DW, _FENCE_DW = PACKET_DW[Op.PTEPDE], PACKET_DW[Op.COPY], PACKET_DW[Op.FENCE]
+_OP_PTEPDE, _OP_COPY, _OP_FENCE = Op.PTEPDE, Op.COPY, Op.FENCE
+"""Enum members as module constants for the per-fault paths: under Python 3.11 a read
+through the class (``Op.COPY``) costs ~95 ns, EnumType.__getattr__ keeping it off the fast path."""
 FENCE_ADDR = 0x1000
 """Where the page queue's FENCE packets write their sequence number."""
 _PREEMPT = Sleep(0)
@@ -166,7 +169,7 @@ class PageQueue:
         done = 0
         while done < size:
             n = min(s_left, d_left, 1 << 30)
-            pkts.append((Op.COPY, s_addr, d_addr, 0, 0, n))
+            pkts.append((_OP_COPY, s_addr, d_addr, 0, 0, n))
             done += n
             s_addr += n
             s_left -= n
@@ -235,7 +238,7 @@ class PageQueue:
         total = 0
         ndw = _FENCE_DW
         for p in packets:
-            if p[0] is Op.PTEPDE:
+            if p[0] is _OP_PTEPDE:
                 ns = PTE_PACKET_NS
                 ndw += _PTEPDE_DW
             else:
@@ -258,7 +261,7 @@ class PageQueue:
             counters["ring_occupancy_max"] = occ
         store = self.dev.memory.store
         for (code, a, b, c, d, count), ns in zip(packets, costs, strict=True):
-            if code is Op.PTEPDE:
+            if code is _OP_PTEPDE:
                 self.write_ptes(self, a, b, c, d, count)
             else:
                 store.copy(a, b, count // PAGE)
@@ -278,7 +281,7 @@ class PageQueue:
         self.seq += 1
         seq = self.seq
         self.fences[seq] = fence
-        todo: Packets = [*packets, (Op.FENCE, FENCE_ADDR, 0, 0, 0, seq)]
+        todo: Packets = [*packets, (_OP_FENCE, FENCE_ADDR, 0, 0, 0, seq)]
         counters = self.dev.mon.counters
         i = 0
         while i < len(todo):
@@ -295,9 +298,9 @@ class PageQueue:
             ring.reserve(writer, n)
             yield _PREEMPT  # reserve, write and commit are separate steps: a lockless ring lets others in
             for code, a, b, c, d, count in todo[i:j]:
-                if code is Op.PTEPDE:
+                if code is _OP_PTEPDE:
                     ring.emit_ptepde(writer, a, b, c, d, count)
-                elif code is Op.COPY:
+                elif code is _OP_COPY:
                     ring.emit_copy(writer, a, b, count)
                 else:
                     ring.emit_fence(writer, a, count)
@@ -356,13 +359,13 @@ class PageQueue:
                 continue
             self.sim.fire(self.space)
             code, a, b, c, d, count = cmd
-            if code is Op.PTEPDE:
+            if code is _OP_PTEPDE:
                 self.write_ptes(self, a, b, c, d, count)
                 yield _PTE_PACKET
-            elif code is Op.COPY:
+            elif code is _OP_COPY:
                 store.copy(a, b, count // PAGE)
                 yield Sleep(copy_ns(count))
-            elif code is Op.FENCE:
+            elif code is _OP_FENCE:
                 f = self.fences.pop(count, None)
                 if f is not None:
                     self.sim.signal(f)

@@ -23,7 +23,7 @@ from vmcore.engine.gpu.svm_migrate import account, invalidate, vram_to_ram
 from vmcore.engine.gpu.svm_split import granule_scope, max_range_bytes, overlapping, pieces, unmap_from_cpu
 from vmcore.engine.gpu.ttm import Ttm
 from vmcore.engine.gpu.vm_pt import SILENT_FLAGS, PageTables
-from vmcore.engine.model import PAGE, SVM_FAULT, Domain, Gpu, Granule, Placement, Process, SvmRange, Vm
+from vmcore.engine.model import PAGE, SVM_FAULT, VRAM, Domain, Gpu, Granule, Placement, Process, SvmRange, Vm
 from vmcore.engine.sim import Proc, Signal, Sleep, WaitSignal
 from vmcore.errors import ScenarioError
 from vmcore.hooks.decisions import HintRequest, MigrationRequest, PrefetchRequest, UpdatePath
@@ -32,6 +32,9 @@ Gen = Generator[Any, Any, Any]
 
 CPU_FAULT_NS = 2_000
 """A CPU page fault on a page in VRAM (``svm_migrate_to_ram``), before the migration."""
+_R, _W, _X = int(Pte.READABLE), int(Pte.WRITEABLE), int(Pte.EXECUTABLE)
+_SYSTEM_SNOOPED = int(Pte.SYSTEM | Pte.SNOOPED)
+"""PTE bits as ints for ``range_flags`` (see ``model.VRAM`` on enum member reads)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,13 +46,13 @@ class Unhandled:
 
 def range_flags(r: SvmRange, place: Placement) -> int:
     """PTE flags of a range mapping where its data is."""
-    flags = int(Pte.READABLE)
+    flags = _R
     if not r.readonly:
-        flags |= int(Pte.WRITEABLE)
+        flags |= _W
     if r.exec:
-        flags |= int(Pte.EXECUTABLE)
-    if place.domain is not Domain.VRAM:
-        flags |= int(Pte.SYSTEM | Pte.SNOOPED)
+        flags |= _X
+    if place.domain is not VRAM:
+        flags |= _SYSTEM_SNOOPED
     return flags
 
 
@@ -250,9 +253,9 @@ class Svm:
             return False  # a dying process's data, or unmapped data, is freed where it is
         domain, gpu = dev.where(target)
         r = g.range
-        if domain is Domain.VRAM and r.svm_bo is not None and r.svm_bo.gpu is not gpu:
+        if domain is VRAM and r.svm_bo is not None and r.svm_bo.gpu is not gpu:
             ok = yield from self.range_to_system(r, r.svm_bo.gpu, fault_path, cause)
-            if not ok or g.migrating or g.place.domain is Domain.VRAM or proc.killed:
+            if not ok or g.migrating or g.place.domain is VRAM or proc.killed:
                 return False
             if r.svm_bo is not None and r.svm_bo.gpu is not gpu:
                 if any(h.place.domain is Domain.VRAM for h in r.granules):
@@ -263,7 +266,7 @@ class Svm:
         dev.ref_process(proc)
         held: SvmBo | None = None
         try:
-            if domain is Domain.VRAM:
+            if domain is VRAM:
                 assert gpu is not None
                 held = yield from self._range_bo(g, gpu, fault_path, cause, keep)
                 if held is False:
@@ -286,15 +289,12 @@ class Svm:
                 dev.quiesce(proc)
             # MMU notifier: invalidate every GPU mapping of the granule
             yield from self.invalidate_granule(proc, g, SILENT_FLAGS if silent else 0)
-            if new.domain is Domain.VRAM and new.gpu is not None:
-                src_gpu = new.gpu
-            else:
-                src_gpu = g.place.gpu or proc.gpus[0]
+            src_gpu = new.gpu if new.domain is VRAM and new.gpu is not None else g.place.gpu or proc.gpus[0]
             assert src_gpu.pq is not None
             old = g.place
             name = lambda: f"{proc.name} {g.va:#x} to {target}"  # noqa: E731
             why = f"migration of {proc.name} {g.va:#x} ({cause})"
-            direct = fault_path and domain is Domain.VRAM and dev.policies.may_update_direct
+            direct = fault_path and domain is VRAM and dev.policies.may_update_direct
             if direct and self._direct(proc, fault_path):
                 # update = direct: the handler's PTE write does not wait for its own copy (Felix:
                 # "Migration would not [work], unless you have special cases"); old pages go after it

@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from vmcore.engine.model import Domain, Gpu, Placement
+from vmcore.engine.model import VRAM, Gpu, Placement
 
 if TYPE_CHECKING:
     from vmcore.engine.gpu.device import Device
@@ -78,12 +78,12 @@ class SvmBo:
             size -= take
             off = 0
             i += 1
-        return Placement(Domain.VRAM, self.gpu, out, None)
+        return Placement(VRAM, self.gpu, out, None)
 
 
 def is_view(place: Placement) -> bool:
     """Is ``place`` a granule's part of its range's VRAM BO?"""
-    return place.domain is Domain.VRAM and place.pool is None
+    return place.domain is VRAM and place.pool is None
 
 
 def new_bo(ttm: Ttm, r: SvmRange, place: Placement) -> SvmBo:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from vmcore.engine.gpu.device import Device
 from vmcore.engine.gpu.svm_bo import release
 from vmcore.engine.gpu.vm_pt import PageTables
-from vmcore.engine.model import PAGE, Domain, Gpu, Granule, Placement, Process, SvmRange
+from vmcore.engine.model import PAGE, VRAM, Domain, Gpu, Granule, Placement, Process, SvmRange
 from vmcore.engine.sim import WaitFence
 
 if TYPE_CHECKING:
@@ -59,7 +59,7 @@ def account(dev: Device, proc: Process, moved: list[Granule], size: int, new: Pl
     mine["bytes_moved"] += size
     if dev.mon.timeline is not None:
         dev.mon.timeline.record(dev.sim.now, 2, counters["migrations"])
-    if new.gpu is not None and new.domain is Domain.VRAM:
+    if new.gpu is not None and new.domain is VRAM:
         name = new.gpu.name
         for g in moved:
             visits = g.vram_visits

@@ -34,6 +34,10 @@ SILENT_FLAGS = int(Pte.VALID | Pte.SYSTEM | Pte.SNOOPED)
 NORETRY_FLAGS = int(Pte.EXECUTABLE | Pte.PDE_PTE | Pte.TF)
 """``AMDGPU_VM_NORETRY_FLAGS``."""
 _VALID = int(Pte.VALID)
+_OP_PTEPDE, _PTB = Op.PTEPDE, Level.PTB
+_CPU, _DIRECT, _IMMEDIATE = UpdatePath.CPU, UpdatePath.DIRECT, UpdatePath.IMMEDIATE
+"""Enum members as module constants for the per-fault paths: under Python 3.11 a read
+through the class (``Level.PTB``) costs ~95 ns, EnumType.__getattr__ keeping it off the fast path."""
 
 
 def bo_flags(bo: Bo) -> int:
@@ -144,7 +148,7 @@ class PageTables:
             a = va + page * PAGE
             first = (a >> 12) & (ENTRIES_PER_PT - 1)
             cnt = min(ENTRIES_PER_PT - first, npages - page)
-            h = vm.pt.lookup(Level.PTB, a)
+            h = vm.pt.lookup(_PTB, a)
             if h is not None:
                 bo = vm.pt_bos.get(h)
                 addr = (
@@ -163,14 +167,14 @@ class PageTables:
             off = first * PAGE
             for addr, nbytes in place.runs(off, cnt * PAGE):
                 n = nbytes // PAGE
-                pkts.append((Op.PTEPDE, pe, flags | _VALID, addr, PAGE, n))
+                pkts.append((_OP_PTEPDE, pe, flags | _VALID, addr, PAGE, n))
                 pe += n * 8
         return pkts
 
     def fill_packets(self, vm: Vm, va: int, npages: int, value: int, incr: int = 0) -> Packets:
         """PTEPDE packets writing ``value`` into every existing PTE of the range."""
         return [
-            (Op.PTEPDE, pe, value, 0, incr, cnt) for pe, _, cnt in self._ptb_chunks(vm, va, npages, False)
+            (_OP_PTEPDE, pe, value, 0, incr, cnt) for pe, _, cnt in self._ptb_chunks(vm, va, npages, False)
         ]
 
     # -- submission ----------------------------------------------------------------------
@@ -197,17 +201,17 @@ class PageTables:
             return None
         pq = vm.gpu.pq
         assert pq is not None
-        if path is UpdatePath.CPU:
+        if path is _CPU:
             for f in vm.resv.fences(Usage.KERNEL):
                 yield WaitFence(f)
             for _, pe, flags, addr, incr, count in packets:
                 self.write_ptes(pq, pe, flags, addr, incr, count)
             return None
         entity = None
-        if path is not UpdatePath.DIRECT:
+        if path is not _DIRECT:
             if vm.immediate is None or vm.delayed is None:
                 raise ScenarioError("VM without entities")
-            entity = vm.immediate if path is UpdatePath.IMMEDIATE else vm.delayed
+            entity = vm.immediate if path is _IMMEDIATE else vm.delayed
             # page-table updates wait only for kernel fences (moves) on the PT reservation
             deps += vm.resv.fences(Usage.KERNEL)
             if entity.last is not None and not entity.last.signaled:
