@@ -82,6 +82,9 @@ class RingPointers:
         return self.wptr - self.rptr
 
 
+_OPS: Final = {int(x): x for x in Op}
+"""Opcode -> Op: a dict read, not an enum call, per consumed packet."""
+
 Command = tuple[Op, int, int, int, int, int]
 """A decoded packet, ``(opcode, a, b, c, d, count)`` as ``vmc_sdma_cmd`` lays it out:
 PTEPDE ``(pe, flags, addr, incr, count)``, COPY ``(src, dst, 0, 0, bytes)``, FENCE
@@ -102,7 +105,7 @@ def packet_dw(op: Op, count: int = 0) -> int:
 class Ring(CoreObject):
     """A ring of ``size_dw`` dwords (a power of two, 16 .. 2**24)."""
 
-    __slots__ = ("_body", "_cmd", "_info", "_occ", "_r")
+    __slots__ = ("_body", "_cmd", "_info", "_occ", "_ptrs", "_r")
 
     def __init__(self, size_dw: int = 4096, mode: RingMode = RingMode.LOCKED) -> None:
         op = "Ring"
@@ -128,6 +131,8 @@ class Ring(CoreObject):
         uses consume_command, and a ring is made per GPU for every run."""
         self._cmd: Any = ffi.new("vmc_sdma_cmd *")
         self._occ: Any = ffi.new("uint32_t *")
+        self._ptrs: Any = None
+        """pointers()'s outputs (rptr, wptr and size, lock owner), made on first use."""
 
     def close(self) -> None:
         # getattr: __del__ runs close() even when __init__ raised before _r was set.
@@ -306,7 +311,10 @@ class Ring(CoreObject):
         if st:
             check(st, op)
         c = self._cmd
-        return (Op(c.opcode), int(c.a), int(c.b), int(c.c), int(c.d), int(c.count))
+        code = _OPS.get(c.opcode)
+        if code is None:  # (the core decodes only Op's opcodes: Op() would name another)
+            code = Op(c.opcode)
+        return (code, int(c.a), int(c.b), int(c.c), int(c.d), int(c.count))
 
     def skip(self, writer: int, ndw: int) -> int | None:
         """Move an idle ring on as a kernel job of ``ndw`` dwords would, reserved,
@@ -342,8 +350,9 @@ class Ring(CoreObject):
     @property
     def pointers(self) -> RingPointers:
         op = "Ring.pointers"
-        p = ffi.new("uint64_t[2]")
-        s = ffi.new("uint32_t[2]")
+        if self._ptrs is None:
+            self._ptrs = (ffi.new("uint64_t[2]"), ffi.new("uint32_t[2]"))
+        p, s = self._ptrs
         st = lib.vmc_ring_pointers(self._h(op), p, p + 1, s, s + 1)
         if st:
             check(st, op)
