@@ -137,7 +137,9 @@ def vmcore_update_path(request: UpdateRequest) -> UpdatePath | None:
     Called once per update (a batch of PTEs).  ``None``: the default policy answers
     ``IMMEDIATE`` for ``amdgpu_vm_handle_fault``'s updates and ``DELAYED`` for all else,
     the SVM fault path's mapping included (upstream ``vm->immediate`` / ``vm->delayed``;
-    ``svm_range_map_to_gpu`` passes ``immediate = false``).
+    ``svm_range_map_to_gpu`` passes ``immediate = false``).  The built-in update
+    policies answer from ``fault_path``, ``kind`` and ``svm`` alone: when one is active,
+    the engine asks it once per combination and reuses the answers.
     """
 
 
