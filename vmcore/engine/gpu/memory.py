@@ -150,7 +150,7 @@ class Memory:
         if tl is not None:
             tl.vram_used += sum(b[2] for b in blocks)
             tl.record(self.sim.now, 0, tl.vram_used)
-        return Placement(Domain.VRAM, gpu, blocks, gpu.vram)
+        return Placement(VRAM, gpu, blocks, gpu.vram)
 
     def free(
         self,

@@ -23,7 +23,7 @@ from vmcore.engine.gpu.svm_migrate import account, invalidate, vram_to_ram
 from vmcore.engine.gpu.svm_split import granule_scope, max_range_bytes, overlapping, pieces, unmap_from_cpu
 from vmcore.engine.gpu.ttm import Ttm
 from vmcore.engine.gpu.vm_pt import SILENT_FLAGS, PageTables
-from vmcore.engine.model import PAGE, SVM_FAULT, VRAM, Domain, Gpu, Granule, Placement, Process, SvmRange, Vm
+from vmcore.engine.model import PAGE, SVM_FAULT, VRAM, Gpu, Granule, Placement, Process, SvmRange, Vm
 from vmcore.engine.sim import Proc, Signal, Sleep, WaitSignal
 from vmcore.errors import ScenarioError
 from vmcore.hooks.decisions import HintRequest, MigrationRequest, PrefetchRequest, UpdatePath
@@ -92,7 +92,7 @@ class Svm:
             ]
             gran = r.granularity
             bo = None
-            if domain is Domain.VRAM:
+            if domain is VRAM:
                 assert gpu is not None
                 place = yield from self.ttm.alloc(
                     gpu, domain, psize, contiguous=False, fault_path=False, purpose="range", process=proc.name
@@ -258,7 +258,7 @@ class Svm:
             if not ok or g.migrating or g.place.domain is VRAM or proc.killed:
                 return False
             if r.svm_bo is not None and r.svm_bo.gpu is not gpu:
-                if any(h.place.domain is Domain.VRAM for h in r.granules):
+                if any(h.place.domain is VRAM for h in r.granules):
                     return False  # another migration still holds part of it there
                 detach(dev, self.ttm, r)
         # the migration holds the granule and its process: a munmap, a cut or a teardown waits
@@ -330,7 +330,7 @@ class Svm:
         proc = r.process
         got = yield from self.ttm.alloc(
             gpu,
-            Domain.VRAM,
+            VRAM,
             r.size,
             contiguous=False,
             fault_path=fault_path,
@@ -396,7 +396,7 @@ class Svm:
             g = r.granule_at(a)
             if id(g) not in done:
                 done.add(id(g))
-                if g.place.domain is Domain.VRAM:
+                if g.place.domain is VRAM:
                     dev.mon.count("cpu_faults", 1, proc)
                     yield Sleep(CPU_FAULT_NS)
                     yield from self.migrate(g, "system", fault_path=False, silent=False, cause="cpu fault")
@@ -411,7 +411,7 @@ class Svm:
         """svm_range_best_prefetch_location: VRAM only if the GPUs that map the range in
         place (and, with retry faults off, those that access it) share the target's hive."""
         domain, gpu = self.dev.where(target)
-        if domain is not Domain.VRAM or gpu is None:
+        if domain is not VRAM or gpu is None:
             return target
         users = set(r.in_place) if proc.retry_faults else set(r.access) | set(r.in_place)
         gpus = self.dev.gpus
@@ -434,7 +434,7 @@ class Svm:
             for g in list(r.granules):
                 yield from self.migrate(g, where, fault_path=False, silent=silent, cause="prefetch hint")
             if (
-                domain is Domain.VRAM
+                domain is VRAM
                 and gpu is not None
                 and proc.retry_faults
                 and not proc.prefill

@@ -121,12 +121,12 @@ def vram_to_ram(svm: Svm, r: SvmRange, gpu: Gpu | None, fault_path: int, cause: 
         spans = _spans(moving)
         for va, end in spans:
             yield from invalidate(svm.pts, proc, va, (end - va) // PAGE, 0)
-        src = Placement(Domain.VRAM, gpu, [b for h in moving for b in h.place.blocks], None)
+        src = Placement(VRAM, gpu, [b for h in moving for b in h.place.blocks], None)
         yield from gpu.pq.copy(src, new, size, lambda: f"{proc.name} {r.start:#x} to system")
         why = f"migration of {proc.name} {r.start:#x} ({cause})"
         scope = [(vm, va, (end - va) // PAGE) for vm in proc.vms.values() for va, end in spans]
         # the stale-PTE check: no PTE of what moved may still point into the BO
-        dev.memory.free(Placement(Domain.VRAM, gpu, list(bo.place.blocks), None), why, scope)
+        dev.memory.free(Placement(VRAM, gpu, list(bo.place.blocks), None), why, scope)
         base = new.blocks[0][1]
         for h in moving:
             h.place.blocks = []
