@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import random
 import traceback
+from array import array
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -69,6 +70,15 @@ class CoreFuzzer:
             return self.rng.choice(self.handles)
         return _arg(self.rng)
 
+    def _va_perm_arrays(self) -> tuple[array[int], array[int]]:
+        """Addresses and permission sets for a batched walk: any 64-bit values, and now
+        and then arrays of different lengths."""
+        rng = self.rng
+        n = rng.randrange(0, 9)
+        vas = array("Q", [rng.choice(HOSTILE_INTS) % (1 << 64) for _ in range(n)])
+        perms = array("Q", [rng.choice((0, 2, 4, 6, 8, 1 << 63)) for _ in range(n + (rng.random() < 0.1))])
+        return vas, perms
+
     def one(self) -> None:
         rng = self.rng
         a = _arg
@@ -80,6 +90,8 @@ class CoreFuzzer:
             lambda: self.pt.protect(a(rng), a(rng), a(rng)),
             lambda: self.pt.walk(a(rng), a(rng)),
             lambda: self.pt.scan(a(rng), a(rng), a(rng)),
+            lambda: self.pt.translates(a(rng), a(rng)),
+            lambda: self.pt.translating_prefix(*self._va_perm_arrays()),
             lambda: self.pt.read_ptes(a(rng), rng.randrange(0, 3000)),
             lambda: self.handles.append(self.pt.alloc(rng.choice([0, 1, 2, 3, 4, -1]), a(rng), a(rng))),
             lambda: self.pt.free(self._h()),

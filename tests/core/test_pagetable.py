@@ -9,6 +9,7 @@ side and compares everything observable after every step.
 from __future__ import annotations
 
 import gc
+import random
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -1242,3 +1243,38 @@ def test_translates_bad_input_is_walks_error(pt: PageTable) -> None:
         assert (type(err.value), str(err.value)) == (type(walk_err.value), str(walk_err.value))
     pt.close()
     raises(StateError, lambda: pt.translates(VA), "closed")
+
+
+def test_translating_prefix_counts_the_leading_pairs_that_translate(pt: PageTable) -> None:
+    """``translating_prefix`` is ``translates`` over a batch, stopping at the first pair
+    that does not translate or that ``walk`` would refuse (an address past the VA limit,
+    permission bits other than R/W/X)."""
+    from array import array
+
+    pt.ensure(VA, 4)
+    pt.map(VA, 1, PHYS, Pte.READABLE)
+    pt.map(VA + P, 1, PHYS, Pte.READABLE | Pte.WRITEABLE)
+    pt.invalidate(VA + 2 * P, 1, Invalidate.SILENT_RETRY)
+    vas = [VA, VA + 0x123, VA + P, VA + 2 * P, VA + 3 * P, VA + (1 << 40), VA_LIMIT]
+    perm_sets = [0, int(Pte.READABLE), int(Pte.WRITEABLE), RW, 1 << 3]
+    rng = random.Random(3)
+    for _ in range(300):
+        n = rng.randrange(8)
+        pairs = [(rng.choice(vas), rng.choice(perm_sets)) for _ in range(n)]
+        want = 0
+        for va, perms in pairs:
+            try:
+                ok = pt.translates(va, perms)
+            except VmcoreError:
+                ok = False
+            if not ok:
+                break
+            want += 1
+        got = pt.translating_prefix(array("Q", [v for v, _ in pairs]), array("Q", [p for _, p in pairs]))
+        assert got == want, pairs
+    with pytest.raises(VmcoreError, match="2 addresses but 1 permission sets"):
+        pt.translating_prefix(array("Q", [VA, VA]), array("Q", [0]))
+    with pytest.raises(VmcoreError, match="must be array"):
+        pt.translating_prefix([VA], array("Q", [0]))  # type: ignore[arg-type]
+    pt.close()
+    raises(StateError, lambda: pt.translating_prefix(array("Q", [VA]), array("Q", [0])), "closed")

@@ -363,6 +363,27 @@ class PageTable(CoreObject):
         got = int(idx[0])
         return got, _SCANNED if got == npages else _walk(self._walk)
 
+    def translating_prefix(self, vas: array[int], perms: array[int]) -> int:
+        """How many leading pairs ``(vas[i], perms[i])`` translate (:meth:`translates` is
+        True for each); the first that does not, or whose arguments :meth:`walk` would
+        reject, ends the count.  One core call for a batch: the fault handler's
+        fast-forward asks it for the faults queued in an IH ring."""
+        op = "PageTable.translating_prefix"
+        if not (isinstance(vas, array) and isinstance(perms, array) and vas.typecode == perms.typecode == "Q"):
+            raise fail(lib.VMC_E_INVAL, op, "vas and perms must be array('Q')")
+        if len(vas) != len(perms):
+            raise fail(lib.VMC_E_INVAL, op, f"{len(vas)} addresses but {len(perms)} permission sets")
+        n = len(vas)
+        if not n:
+            return 0
+        out = self._u64
+        st = lib.vmc_vm_translating_prefix(
+            self._h("translating_prefix"), ffi.from_buffer("uint64_t[]", vas), ffi.from_buffer("uint64_t[]", perms), n, out
+        )
+        if st:
+            check(st, op)
+        return int(out[0])
+
     def read_ptes(self, va: int, npages: int) -> array[int]:
         """The raw PTEs of the range (0 where no page table exists)."""
         op = "PageTable.read_ptes"

@@ -610,6 +610,18 @@ int vmc_vm_translates(const vmc_vm *vm, uint64_t va, uint64_t perms)
     return w.reason == VMC_WALK_OK;
 }
 
+vmc_status vmc_vm_translating_prefix(const vmc_vm *vm, const uint64_t *va, const uint64_t *perms,
+                                     uint64_t n, uint64_t *count)
+{
+    if (!vm || !count || (n && (!va || !perms)))
+        return VMC_E_INVAL;
+    uint64_t i = 0;
+    while (i < n && vmc_vm_translates(vm, va[i], perms[i]) == 1)
+        i++;
+    *count = i;
+    return VMC_OK;
+}
+
 vmc_status vmc_vm_scan(const vmc_vm *vm, uint64_t va, uint64_t npages, uint64_t perms,
                        uint64_t *index, vmc_walk *out)
 {

@@ -143,6 +143,11 @@ vmc_status vmc_vm_walk(const vmc_vm *vm, uint64_t va, uint64_t perms, vmc_walk *
  * (the fault handler asks this once per fault); -1 when vmc_vm_walk would return an
  * error for these arguments (call it for the status). */
 int vmc_vm_translates(const vmc_vm *vm, uint64_t va, uint64_t perms);
+/* How many leading pairs (va[i], perms[i]) of the n given translate (vmc_vm_translates
+ * is 1 for each): *count stops at the first that does not, or whose arguments
+ * vmc_vm_walk would reject.  Walking them in one call lets their cache misses overlap. */
+vmc_status vmc_vm_translating_prefix(const vmc_vm *vm, const uint64_t *va, const uint64_t *perms,
+                                     uint64_t n, uint64_t *count);
 /* Walk pages in address order; *index receives the first page whose walk is not
  * VMC_WALK_OK for perms (npages when all translate), *out describes that walk. */
 vmc_status vmc_vm_scan(const vmc_vm *vm, uint64_t va, uint64_t npages, uint64_t perms,
