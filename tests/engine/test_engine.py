@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -209,6 +211,17 @@ def test_bo_larger_than_its_pool_is_a_scenario_error() -> None:
     assert any("larger than gpu0.vram" in f for f in r.failures)
 
 
+def _fast_as_slow(replay: Callable[[bool], tuple[list[Any], dict[str, float], int]]) -> list[Any]:
+    """Run ``replay`` with the event log on (step by step) and off (fast-forwarded):
+    fault records, metrics and step count must agree; returns the fast run's records."""
+    slow, m1, steps1 = replay(True)
+    fast, m2, steps2 = replay(False)
+    assert slow == fast
+    assert m1 == m2
+    assert steps1 == steps2
+    return fast
+
+
 @pytest.mark.parametrize(("ngpus", "with_job"), [(2, False), (4, False), (4, True)])
 def test_fast_forwarded_faults_resolve_exactly_as_step_by_step(ngpus: int, with_job: bool) -> None:
     """With the event log off, already-mapped faults are resolved back to back, those of
@@ -241,11 +254,7 @@ def test_fast_forwarded_faults_resolve_exactly_as_step_by_step(ngpus: int, with_
         recs = [(f.gpu, f.address, f.posted, f.resolved, f.outcome) for f in r.monitor.faults]
         return recs, r.metrics, r.events
 
-    slow, m1, steps1 = replay(True)
-    fast, m2, steps2 = replay(False)
-    assert slow == fast
-    assert m1 == m2
-    assert steps1 == steps2
+    fast = _fast_as_slow(replay)
     assert sum(1 for *_, o in fast if o == "mapped") > 2000
 
 
@@ -282,10 +291,6 @@ def test_fast_forward_over_rings_holding_faults_of_two_processes() -> None:
         recs = [(f.gpu, f.process, f.address, f.posted, f.resolved, f.outcome) for f in r.monitor.faults]
         return recs, r.metrics, r.events
 
-    slow, m1, steps1 = replay(True)
-    fast, m2, steps2 = replay(False)
-    assert slow == fast
-    assert m1 == m2
-    assert steps1 == steps2
+    fast = _fast_as_slow(replay)
     outcomes = {o for *_, o in fast}
     assert "mapped" in outcomes and len(outcomes) > 1, outcomes
